@@ -1,0 +1,5 @@
+"""`python -m reporter` is the same as the `genesis-report` command."""
+
+from reporter.cli import main
+
+raise SystemExit(main())

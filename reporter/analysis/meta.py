@@ -1,0 +1,49 @@
+"""Report metadata: tool versions, input files by content hash, and a reproducible timestamp."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from reporter import __version__
+from reporter.report.model import InputFile, ReportMeta, ToolInfo
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_input(role: str, path: str | Path, sha256: str | None = None) -> InputFile:
+    p = Path(path)
+    return InputFile(role=role, path=str(path), size_bytes=p.stat().st_size, sha256=sha256 or sha256_file(p))
+
+
+def generation_time() -> tuple[str, bool]:
+    """UTC time of generation; SOURCE_DATE_EPOCH (reproducible builds convention) wins when set."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and epoch.strip().isdigit():
+        moment = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ"), True
+    return datetime.now(tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), False
+
+
+def build_meta(inputs: list[InputFile], options: dict[str, Any]) -> ReportMeta:
+    import torch
+
+    generated_at, reproducible = generation_time()
+    return ReportMeta(
+        tool=ToolInfo(version=__version__, torch_version=torch.__version__.split("+")[0],
+                      python_version=platform.python_version()),
+        generated_at=generated_at,
+        reproducible=reproducible,
+        inputs=inputs,
+        options=options,
+    )

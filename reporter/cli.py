@@ -1,0 +1,103 @@
+"""Command line: `genesis-report --config X | --checkpoint Y [-o out.html ...]`.
+
+Exit status: 0 success; 1 a CI gate failed (report still written); 2 bad input (one line, no output
+file); 3 the checkpoint holds a security finding (report still written); 70 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from reporter import __version__
+from reporter.errors import InputError, ReportError
+
+EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_SECURITY, EXIT_INTERNAL = 0, 1, 2, 3, 70
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genesis-report",
+        description="Exact reports (terminal, HTML, Markdown, JSON) for GENESIS models, configs and checkpoints.",
+    )
+    source = parser.add_argument_group("input")
+    source.add_argument("--config", metavar="YAML", help="GENESIS YAML config")
+    source.add_argument("--checkpoint", metavar="FILE", help="checkpoint (.pt/.pth/.safetensors)")
+    source.add_argument("--model-class", metavar="PKG.MOD:CLASS",
+                        help="build this nn.Module class (imports your code) with kwargs from `model:`")
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output", action="append", default=[], metavar="PATH",
+                     help="write the report; format from the suffix (.html .md .json .txt); repeatable")
+    out.add_argument("--format", choices=["terminal", "html", "md", "json"],
+                     help="format for -o when the suffix does not say, or for stdout")
+    out.add_argument("--embed-images", action="store_true", help="Markdown: inline charts instead of SVG files")
+    out.add_argument("-q", "--quiet", action="store_true", help="do not print the terminal report")
+    out.add_argument("--verbose", action="store_true", help="list every module with parameter shapes")
+    what = parser.add_argument_group("analysis")
+    what.add_argument("--batch-size", type=_positive_int, metavar="N",
+                      help="batch size for memory figures (default: data.batch_size, else 512)")
+    parser.add_argument("--schema", action="store_true", help="print the report JSON Schema and exit")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--version", action="version", version=f"genesis-report {__version__}")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ReportError as exc:
+        print(f"genesis-report: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("genesis-report: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback for users unless asked
+        if args.debug:
+            raise
+        print(f"genesis-report: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _run(args: argparse.Namespace) -> int:
+    from reporter.pipeline import ReportOptions, config_report
+    from reporter.render import format_for_path, render
+
+    if args.schema:
+        import json
+
+        from reporter.report.model import Report
+
+        print(json.dumps(Report.model_json_schema(), indent=2))
+        return EXIT_OK
+    if not args.config and not args.checkpoint:
+        raise InputError("nothing to report on: give --config YAML and/or --checkpoint FILE")
+    outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class)
+    report = config_report(args.config, options)
+
+    from reporter.output import write_rendered
+
+    for path, fmt in outputs:
+        rendered = render(report, fmt, stem=Path(path).stem, embed_images=args.embed_images, verbose=args.verbose)
+        write_rendered(path, rendered)
+    if not args.quiet:
+        fmt = args.format if (args.format and not outputs) else "terminal"
+        sys.stdout.write(render(report, fmt, verbose=args.verbose).text)
+    for path, _ in outputs:
+        print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,112 @@
+"""Build a report from inputs: the one place that decides which analyses run.
+
+Models are built on the meta device (no weight memory: a 1-billion-parameter config costs nothing),
+so every count here comes from the real module tree, not from a formula.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reporter.analysis.config_section import analyse_config
+from reporter.analysis.meta import build_meta, describe_input
+from reporter.analysis.modules import analyse_modules
+from reporter.analysis.normalization import analyse_normalization, normalization_copy
+from reporter.analysis.parameters import analyse_parameters
+from reporter.analysis.summary import analyse_summary
+from reporter.config.loader import LoadedConfig, load_config
+from reporter.errors import InputError
+from reporter.report.base import Finding
+from reporter.report.model import Report
+
+
+@dataclass
+class ReportOptions:
+    """User choices that change what a report contains or which numbers it shows."""
+
+    verbose: bool = False
+    batch_size: int | None = None
+    model_class: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_meta(self) -> dict[str, Any]:
+        return {"verbose": self.verbose, "batch_size": self.batch_size, "model_class": self.model_class,
+                **self.extra}
+
+
+@dataclass
+class BuiltModel:
+    """A model built on the meta device, with what the registry knows about it."""
+
+    module: Any  # torch.nn.Module
+    spec: Any  # reporter.models.ArchitectureSpec
+    model_cfg: dict[str, Any]
+
+
+def build_from_config(config: LoadedConfig, model_class: str | None = None) -> BuiltModel:
+    import torch
+
+    from reporter.models import get_architecture, resolve_model_config, spec_from_model_class
+
+    model_cfg = resolve_model_config(config.model)
+    spec = spec_from_model_class(model_class) if model_class else get_architecture(model_cfg["architecture"])
+    try:
+        with torch.device("meta"):
+            module = spec.build(model_cfg)
+    except InputError as exc:
+        raise InputError(exc.problem, config.path) from None
+    except Exception as exc:  # a model constructor rejecting the values: bad input, not a crash
+        raise InputError(f"model cannot be built from this config: {type(exc).__name__}: {exc}",
+                         config.path) from None
+    return BuiltModel(module=module, spec=spec, model_cfg=model_cfg)
+
+
+def config_report(config_path: str, options: ReportOptions) -> Report:
+    """Report on a GENESIS YAML config."""
+    config = load_config(config_path)
+    built = build_from_config(config, options.model_class)
+    inputs = [describe_input("config", config_path)]
+    return assemble(built, config, options, inputs, subject="config", config_source=config_path)
+
+
+def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, inputs: list,
+             subject: str, config_source: str, findings: list[Finding] | None = None,
+             given_source: str = "file") -> Report:
+    """Run the model analyses shared by config and checkpoint reports."""
+    spec, model, model_cfg = built.spec, built.module, built.model_cfg
+    layout = _layout_name(spec.name, model_cfg)
+    summary = analyse_summary(model, spec.name, model_cfg, notes=spec.notes(model_cfg), layout=layout)
+    norm_info = spec.normalization(model_cfg)
+    copies = [normalization_copy("model", model_cfg)]
+    if _has_data_normalization(config):
+        copies.append(normalization_copy("data", config.data))
+    normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
+    experiment = config.top.get("experiment_name") or "model"
+    return Report(
+        meta=build_meta(inputs, options.as_meta()),
+        title=f"{experiment} — {summary.model_class}",
+        subject=subject,
+        findings=[*(findings or []), *config.findings],
+        summary=summary,
+        config=analyse_config(config, config_source, given_source),
+        parameters=analyse_parameters(model),
+        normalization=normalization,
+        modules=analyse_modules(model) if options.verbose else None,
+    )
+
+
+def _has_data_normalization(config: LoadedConfig) -> bool:
+    return any(key.startswith("data.") and key.split(".", 1)[1] in
+               ("affine_offsets", "affine_scales", "label_offsets", "label_scales", "time_transform")
+               for key in config.given)
+
+
+def _layout_name(architecture: str, model_cfg: Mapping[str, Any]) -> str | None:
+    if architecture != "dit":
+        return None
+    layout = "models/pmt_dit.py (Era B)" if model_cfg.get("dit_layout") == "pmt_dit" else \
+        "models/architectures.py (Era A)"
+    pos = "with learned pos" if model_cfg.get("pos_embedding", True) else "without pos"
+    return f"{layout}, {pos}"

@@ -1,0 +1,181 @@
+"""Draw report charts (`Chart` data) as SVG with matplotlib.
+
+Output is deterministic: fixed hash salt for element ids, no date metadata, text kept as text
+(`svg.fonttype = none`) so the SVG stays small and selectable. Charts are drawn on a white card so
+they read the same in light and dark pages and as standalone files beside a Markdown report.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from functools import cache
+
+from reporter.report.base import Chart
+
+PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
+           "#CCB974", "#64B5CD")
+
+
+@cache
+def _pyplot():
+    """Import matplotlib lazily (it is the slowest import after torch) and pin SVG settings."""
+    import matplotlib
+
+    matplotlib.use("svg", force=True)
+    matplotlib.rcParams.update({
+        "svg.hashsalt": "genesis-report",
+        "svg.fonttype": "none",
+        "font.family": "DejaVu Sans",
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "figure.facecolor": "white",
+        "axes.facecolor": "white",
+        "savefig.facecolor": "white",
+    })
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def chart_to_svg(chart: Chart) -> str:
+    """Render one chart to an SVG document string."""
+    plt = _pyplot()
+    drawer = {
+        "bar": _bar,
+        "stacked_bar": _stacked_bar,
+        "grouped_bar": _grouped_bar,
+        "line": _line,
+        "histogram": _histogram,
+    }[chart.kind]
+    fig = drawer(plt, chart)
+    fig.suptitle(chart.title, fontsize=10, fontweight="bold", x=0.01, ha="left")
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    plt.close(fig)
+    return _strip_preamble(buffer.getvalue())
+
+
+def _strip_preamble(svg: str) -> str:
+    """Drop the XML declaration and DOCTYPE so the SVG can be inlined in HTML as well."""
+    start = svg.find("<svg")
+    svg = svg[start:]
+    # Element ids must be unique when several charts share one HTML page.
+    return svg
+
+
+def unique_ids(svg: str, prefix: str) -> str:
+    """Prefix every id (and its references) so several inline SVGs can share one page."""
+    ids = set(re.findall(r'id="([^"]+)"', svg))
+    for old in sorted(ids, key=len, reverse=True):
+        svg = svg.replace(f'id="{old}"', f'id="{prefix}-{old}"')
+        svg = svg.replace(f"#{old})", f"#{prefix}-{old})").replace(f'"#{old}"', f'"#{prefix}-{old}"')
+    return svg
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "bytes":
+        return _bytes(value)
+    if abs(value) >= 1000 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _bytes(value: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(value) >= size:
+            return f"{value / size:,.1f} {unit}"
+    return f"{value:,.0f} B"
+
+
+def _bar(plt, chart: Chart):
+    values = chart.series[0].values
+    n = len(values)
+    fig, ax = plt.subplots(figsize=(7.2, 0.8 + 0.32 * max(n, 1)))
+    positions = list(range(n))[::-1]
+    ax.barh(positions, values, color=PALETTE[0], height=0.65)
+    ax.set_yticks(positions, labels=chart.categories)
+    peak = max(values) if values else 0.0
+    total = sum(values)
+    for y, v in zip(positions, values, strict=True):
+        share = f" ({v / total:.1%})" if total and chart.unit != "bytes" else ""
+        ax.text(v + peak * 0.01, y, _fmt(v, chart.unit) + share, va="center", fontsize=8)
+    ax.set_xlim(0, peak * 1.32 if peak else 1)
+    ax.set_xlabel(chart.x_label)
+    ax.xaxis.set_major_formatter(_formatter(chart.unit))
+    if chart.log_y:
+        ax.set_xscale("log")
+    return fig
+
+
+def _stacked_bar(plt, chart: Chart):
+    fig, ax = plt.subplots(figsize=(7.2, 0.9 + 0.45 * max(len(chart.categories), 1)))
+    positions = list(range(len(chart.categories)))[::-1]
+    left = [0.0] * len(chart.categories)
+    for i, series in enumerate(chart.series):
+        ax.barh(positions, series.values, left=left, color=PALETTE[i % len(PALETTE)], height=0.6, label=series.name)
+        left = [a + b for a, b in zip(left, series.values, strict=True)]
+    for y, total in zip(positions, left, strict=True):
+        ax.text(total * 1.01, y, _fmt(total, chart.unit), va="center", fontsize=8)
+    ax.set_yticks(positions, labels=chart.categories)
+    ax.set_xlim(0, max(left + [chart.threshold or 0.0]) * 1.25 or 1)
+    if chart.threshold is not None:
+        ax.axvline(chart.threshold, color="#C44E52", linestyle="--", linewidth=1)
+    ax.xaxis.set_major_formatter(_formatter(chart.unit))
+    ax.set_xlabel(chart.x_label)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False, fontsize=8)
+    return fig
+
+
+def _grouped_bar(plt, chart: Chart):
+    n_series = max(len(chart.series), 1)
+    fig, ax = plt.subplots(figsize=(7.2, 1.0 + 0.28 * len(chart.categories) * n_series))
+    height = 0.8 / n_series
+    base = list(range(len(chart.categories)))[::-1]
+    for i, series in enumerate(chart.series):
+        ys = [b + 0.4 - height * (i + 0.5) for b in base]
+        ax.barh(ys, series.values, height=height * 0.92, color=PALETTE[i % len(PALETTE)], label=series.name)
+    ax.set_yticks(base, labels=chart.categories)
+    ax.xaxis.set_major_formatter(_formatter(chart.unit))
+    ax.set_xlabel(chart.x_label)
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def _line(plt, chart: Chart):
+    fig, ax = plt.subplots(figsize=(7.2, 3.4))
+    for i, series in enumerate(chart.series):
+        ax.plot(chart.x[: len(series.values)], series.values, marker="o", markersize=3,
+                color=PALETTE[i % len(PALETTE)], label=series.name)
+    if chart.threshold is not None:
+        ax.axhline(chart.threshold, color="#C44E52", linestyle="--", linewidth=1,
+                   label=chart.threshold_label or None)
+    if chart.log_y:
+        ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(_formatter(chart.unit))
+    ax.set_xlabel(chart.x_label)
+    ax.set_ylabel(chart.y_label)
+    ax.grid(alpha=0.3)
+    if len(chart.series) > 1 or chart.threshold is not None:
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def _histogram(plt, chart: Chart):
+    fig, ax = plt.subplots(figsize=(7.2, 2.6))
+    edges = chart.x
+    values = chart.series[0].values
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    ax.bar(edges[:-1], values, width=widths, align="edge", color=PALETTE[0], edgecolor="white", linewidth=0.3)
+    if chart.log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(chart.x_label)
+    ax.set_ylabel(chart.y_label)
+    return fig
+
+
+def _formatter(unit: str):
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: _fmt(v, unit))

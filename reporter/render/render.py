@@ -1,0 +1,83 @@
+"""Render a Report through the Jinja2 templates of one format.
+
+Charts are drawn here from the report's Chart data: inline SVG in HTML, SVG files beside a Markdown
+report (or inlined with --embed-images), text bars in the terminal.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+from reporter.render.charts import chart_to_svg, unique_ids
+from reporter.render.environment import environment
+from reporter.render.terminal_bars import text_bars
+from reporter.report.base import Chart
+from reporter.report.model import Report
+
+
+@dataclass
+class Rendered:
+    """A rendered document plus the files it refers to (paths relative to the document)."""
+
+    text: str
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def render(report: Report, fmt: str, *, stem: str = "report", embed_images: bool = False,
+           verbose: bool = False) -> Rendered:
+    if fmt == "json":
+        return Rendered(text=to_json(report))
+    if fmt == "html":
+        return _render_html(report, verbose)
+    if fmt == "md":
+        return _render_markdown(report, stem, embed_images, verbose)
+    if fmt == "terminal":
+        return _render_terminal(report, verbose)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def to_json(report: Report) -> str:
+    """Canonical JSON: stable key order (the model's field order), two-space indent, trailing newline."""
+    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def _render_html(report: Report, verbose: bool) -> Rendered:
+    import markdown
+
+    def chart(c: Chart) -> Markup:
+        return Markup(f'<figure class="chart" id="chart-{c.id}">{unique_ids(chart_to_svg(c), c.id)}'
+                      f"<figcaption>{html.escape(c.title)}</figcaption></figure>")
+
+    def prose(text: str | None) -> Markup:
+        """User-written text (config description, notes) as Markdown, with any raw HTML escaped."""
+        return Markup(markdown.markdown(html.escape(text or ""), extensions=["tables"]))
+
+    template = environment(True).get_template("html/report.html.j2")
+    return Rendered(text=template.render(report=report, chart=chart, prose=prose, verbose=verbose))
+
+
+def _render_markdown(report: Report, stem: str, embed: bool, verbose: bool) -> Rendered:
+    files: dict[str, str] = {}
+
+    def chart(c: Chart) -> str:
+        svg = chart_to_svg(c)
+        if embed:
+            data = base64.b64encode(svg.encode()).decode()
+            return f"![{c.title}](data:image/svg+xml;base64,{data})"
+        rel = f"{stem}_files/{c.id}.svg"
+        files[rel] = svg
+        return f"![{c.title}]({rel})"
+
+    template = environment(False).get_template("markdown/report.md.j2")
+    text = template.render(report=report, chart=chart, verbose=verbose)
+    return Rendered(text=text, files=files)
+
+
+def _render_terminal(report: Report, verbose: bool) -> Rendered:
+    template = environment(False).get_template("terminal/report.txt.j2")
+    return Rendered(text=template.render(report=report, chart=text_bars, verbose=verbose))

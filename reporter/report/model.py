@@ -1,0 +1,165 @@
+"""The report model: everything a report shows, as typed data.
+
+Analyses (reporter/analysis/*) fill these objects; renderers (reporter/render/*) and the Jinja2
+templates only read them. `SCHEMA_VERSION` changes whenever a field changes meaning or is removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from reporter.report.base import Chart, Finding, ReportModel
+
+SCHEMA_VERSION = "1.0"
+
+JsonValue = Any  # a value as it appears in YAML/JSON: str, number, bool, None, list
+
+
+class ToolInfo(ReportModel):
+    name: str = "genesis-report"
+    version: str
+    torch_version: str
+    python_version: str
+
+
+class InputFile(ReportModel):
+    """A file the report was made from, identified by content so archived reports can be traced."""
+
+    role: Literal["config", "checkpoint", "report", "log"]
+    path: str
+    size_bytes: int
+    sha256: str
+
+
+class ReportMeta(ReportModel):
+    schema_version: str = SCHEMA_VERSION
+    tool: ToolInfo
+    generated_at: str = Field(description="UTC ISO-8601; taken from SOURCE_DATE_EPOCH when set")
+    reproducible: bool = Field(description="True when generated_at came from SOURCE_DATE_EPOCH")
+    inputs: list[InputFile]
+    options: dict[str, JsonValue] = Field(default_factory=dict, description="Options that shape numbers")
+
+
+class ConfigField(ReportModel):
+    key: str
+    value: JsonValue
+    source: Literal["file", "default", "extension", "inferred", "checkpoint"] = Field(
+        description="file: set in the input; default: GENESIS's dataclass default; extension: genesis-report "
+        "layout key; inferred: recovered from checkpoint tensors; checkpoint: embedded config")
+
+
+class ConfigSection(ReportModel):
+    """The resolved GENESIS config, section by section (defaults filled as GENESIS fills them)."""
+
+    source: str = Field(description="Where the config came from: a YAML path, 'checkpoint', 'inferred'")
+    experiment_name: str | None
+    description: str | None
+    top_level: list[ConfigField]
+    sections: dict[str, list[ConfigField]]
+
+
+class KeyValue(ReportModel):
+    label: str
+    value: JsonValue
+
+
+class SummarySection(ReportModel):
+    """The seed's "Model Summary": what the model is and how big it is (all figures exact)."""
+
+    model_class: str
+    architecture: str
+    layout: str | None = Field(default=None, description="Which historical GENESIS key layout was built")
+    configuration: list[KeyValue]
+    total_parameters: int
+    trainable_parameters: int
+    frozen_parameters: int
+    buffer_count: int
+    buffer_elements: int
+    buffer_bytes: int
+    parameter_dtype: str
+    parameter_bytes: int = Field(description="Bytes of all parameters in their own dtype")
+    size_fp32_bytes: int
+    size_bf16_bytes: int
+    size_fp16_bytes: int
+    state_dict_keys: int
+    state_dict_elements: int = Field(description="Parameters plus buffers, as a checkpoint stores them")
+    notes: list[str] = Field(default_factory=list, description="How our implementation differs from GENESIS")
+
+
+class ParameterGroup(ReportModel):
+    name: str
+    parameters: int
+    tensors: int
+    share: float = Field(description="Fraction of all parameters, 0..1")
+    members: list[str] = Field(description="Qualified names of the parameter tensors in this group")
+
+
+class ParametersSection(ReportModel):
+    """Parameters attributed to their owning module: every parameter counted exactly once."""
+
+    total: int
+    by_type: list[ParameterGroup]
+    by_top_level: list[ParameterGroup]
+    charts: list[Chart]
+
+
+class ParameterTensor(ReportModel):
+    name: str
+    shape: list[int]
+    dtype: str
+    numel: int
+    trainable: bool
+
+
+class ModuleRow(ReportModel):
+    name: str = Field(description="Qualified module name; '' is the root")
+    type: str
+    depth: int
+    own_parameters: int
+    total_parameters: int
+    tensors: list[ParameterTensor]
+
+
+class ModulesSection(ReportModel):
+    """Every module (the seed's --verbose listing), with parameter shapes."""
+
+    rows: list[ModuleRow]
+
+
+class ChannelValue(ReportModel):
+    channel: str
+    offset: float
+    scale: float
+
+
+class NormalizationCopy(ReportModel):
+    source: str = Field(description="'model' (ModelConfig / buffers) or 'data' (DataConfig)")
+    time_transform: str | None
+    signal: list[ChannelValue]
+    label: list[ChannelValue]
+
+
+class NormalizationSection(ReportModel):
+    """Offsets and scales with channel names, and where GENESIS applies them."""
+
+    copies: list[NormalizationCopy]
+    copies_differ: bool
+    applied_in: str = Field(description="'forward' or 'dataloader'")
+    formula: str
+    explanation: str
+
+
+class Report(ReportModel):
+    """One report: a config, a checkpoint, or both."""
+
+    meta: ReportMeta
+    title: str
+    subject: Literal["config", "checkpoint"]
+    findings: list[Finding]
+    summary: SummarySection
+    config: ConfigSection | None
+    parameters: ParametersSection
+    normalization: NormalizationSection | None
+    modules: ModulesSection | None = None
