@@ -92,9 +92,11 @@ def _run(args: argparse.Namespace) -> int:
 
     from reporter.output import write_rendered
 
-    for path, fmt in outputs:
-        rendered = render(report, fmt, stem=Path(path).stem, embed_images=args.embed_images, verbose=args.verbose)
-        write_rendered(path, rendered)
+    # Render everything before writing anything: a failure leaves no partial set of files.
+    rendered = [(path, render(report, fmt, stem=Path(path).stem, embed_images=args.embed_images,
+                              verbose=args.verbose)) for path, fmt in outputs]
+    for path, document in rendered:
+        write_rendered(path, document)
     if not args.quiet:
         fmt = args.format if (args.format and not outputs) else "terminal"
         sys.stdout.write(render(report, fmt, verbose=args.verbose).text)

@@ -11,6 +11,12 @@ from reporter.errors import InputError
 from reporter.render import Rendered
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_rendered(path: str | Path, rendered: Rendered) -> None:
     """Write the document and its side files (e.g. `<stem>_files/*.svg`); replace old ones only on success."""
     target = Path(path)
@@ -22,6 +28,7 @@ def write_rendered(path: str | Path, rendered: Rendered) -> None:
         folders = sorted({Path(rel).parts[0] for rel in rendered.files if len(Path(rel).parts) > 1})
         for folder in folders:
             staging = Path(tempfile.mkdtemp(prefix=f".{folder}.", dir=parent))
+            staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a report folder is an ordinary folder
             staged_dirs.append((staging, parent / folder))
         for rel, content in rendered.files.items():
             parts = Path(rel).parts
@@ -31,6 +38,7 @@ def write_rendered(path: str | Path, rendered: Rendered) -> None:
         handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(rendered.text)
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600
         for staging, final in staged_dirs:
             if final.exists():
                 shutil.rmtree(final)

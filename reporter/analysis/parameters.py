@@ -40,6 +40,7 @@ def _group(params: Iterable[OwnedParameter], key: Callable[[OwnedParameter], str
             tensors=len(members),
             share=(sum(p.numel for p in members) / total) if total else 0.0,
             members=[p.name for p in members],
+            local_names=sorted({p.name.rsplit(".", 1)[-1] for p in members}),
         )
         for name, members in groups.items()
     ]

@@ -42,6 +42,7 @@ def environment(autoescape: bool) -> jinja2.Environment:
         "ljust": lambda s, n: str(s).ljust(n),
         "rjust": lambda s, n: str(s).rjust(n),
         "shape": fmt_shape,
+        "bar": text_bar,
     })
     return env
 
@@ -79,7 +80,7 @@ def fmt_float(value: Any) -> str:
     value = float(value)
     if math.isnan(value) or math.isinf(value):
         return str(value)
-    if value.is_integer() and abs(value) < 1e15:
+    if value.is_integer() and abs(value) < 1e6:
         return f"{value:.1f}"
     return f"{value:.6g}"
 
@@ -106,3 +107,9 @@ def fmt_shape(shape: Any) -> str:
 def md_cell(value: Any) -> str:
     """Escape text for a GitHub-flavoured Markdown table cell."""
     return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def text_bar(share: float, width: int = 20) -> str:
+    """A fraction 0..1 drawn as a bar of block characters (half-block resolution)."""
+    cells = max(0.0, min(1.0, float(share))) * width
+    return "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "")

@@ -15,7 +15,6 @@ from markupsafe import Markup
 
 from reporter.render.charts import chart_to_svg, unique_ids
 from reporter.render.environment import environment
-from reporter.render.terminal_bars import text_bars
 from reporter.report.base import Chart
 from reporter.report.model import Report
 
@@ -50,15 +49,20 @@ def _render_html(report: Report, verbose: bool) -> Rendered:
     import markdown
 
     def chart(c: Chart) -> Markup:
-        return Markup(f'<figure class="chart" id="chart-{c.id}">{unique_ids(chart_to_svg(c), c.id)}'
-                      f"<figcaption>{html.escape(c.title)}</figcaption></figure>")
+        return Markup(f'<figure class="chart" id="chart-{c.id}" role="img" aria-label="{html.escape(c.title)}">'
+                      f"{unique_ids(chart_to_svg(c), c.id)}</figure>")
 
     def prose(text: str | None) -> Markup:
         """User-written text (config description, notes) as Markdown, with any raw HTML escaped."""
         return Markup(markdown.markdown(html.escape(text or ""), extensions=["tables"]))
 
+    def inline(text: str | None) -> Markup:
+        """One line of user-facing text with `code` spans, without a wrapping paragraph."""
+        rendered = markdown.markdown(html.escape(text or ""))
+        return Markup(rendered.removeprefix("<p>").removesuffix("</p>"))
+
     template = environment(True).get_template("html/report.html.j2")
-    return Rendered(text=template.render(report=report, chart=chart, prose=prose, verbose=verbose))
+    return Rendered(text=template.render(report=report, chart=chart, prose=prose, inline=inline, verbose=verbose))
 
 
 def _render_markdown(report: Report, stem: str, embed: bool, verbose: bool) -> Rendered:
@@ -80,4 +84,4 @@ def _render_markdown(report: Report, stem: str, embed: bool, verbose: bool) -> R
 
 def _render_terminal(report: Report, verbose: bool) -> Rendered:
     template = environment(False).get_template("terminal/report.txt.j2")
-    return Rendered(text=template.render(report=report, chart=text_bars, verbose=verbose))
+    return Rendered(text=template.render(report=report, verbose=verbose))

@@ -94,6 +94,7 @@ class ParameterGroup(ReportModel):
     tensors: int
     share: float = Field(description="Fraction of all parameters, 0..1")
     members: list[str] = Field(description="Qualified names of the parameter tensors in this group")
+    local_names: list[str] = Field(description="Distinct attribute names of those tensors (e.g. pos, in_proj_weight)")
 
 
 class ParametersSection(ReportModel):
