@@ -51,7 +51,10 @@ def build_from_config(config: LoadedConfig, model_class: str | None = None) -> B
     from reporter.models import get_architecture, resolve_model_config, spec_from_model_class
 
     model_cfg = resolve_model_config(config.model)
-    spec = spec_from_model_class(model_class) if model_class else get_architecture(model_cfg["architecture"])
+    try:
+        spec = spec_from_model_class(model_class) if model_class else get_architecture(model_cfg["architecture"])
+    except InputError as exc:
+        raise type(exc)(exc.problem, exc.path or config.path) from None
     try:
         with torch.device("meta"):
             module = spec.build(model_cfg)

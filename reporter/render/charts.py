@@ -58,11 +58,10 @@ def chart_to_svg(chart: Chart) -> str:
 
 
 def _strip_preamble(svg: str) -> str:
-    """Drop the XML declaration and DOCTYPE so the SVG can be inlined in HTML as well."""
-    start = svg.find("<svg")
-    svg = svg[start:]
-    # Element ids must be unique when several charts share one HTML page.
-    return svg
+    """Drop the XML declaration, DOCTYPE and metadata so the SVG can be inlined in HTML as well."""
+    svg = svg[svg.find("<svg"):]
+    # matplotlib's RDF metadata block only names namespaces; it carries nothing a reader needs.
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)
 
 
 def unique_ids(svg: str, prefix: str) -> str:

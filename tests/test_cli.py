@@ -1,0 +1,114 @@
+"""The command line as users run it: outputs, formats, exit statuses, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+from helpers import CONFIGS, run_cli
+
+
+def test_terminal_report_shows_exact_total():
+    result = run_cli("--config", "configs/default.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "Total Parameters:" in result.stdout and "98,648" in result.stdout
+    assert "Parameters by Module Type" in result.stdout
+    assert "Normalization Metadata" in result.stdout
+
+
+def test_all_formats_written_and_json_validates(tmp_path):
+    html, md, js = tmp_path / "r.html", tmp_path / "r.md", tmp_path / "r.json"
+    result = run_cli("--config", "configs/default.yaml", "-o", str(html), "-o", str(md), "-o", str(js),
+                     "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    report = json.loads(js.read_text())
+    schema = json.loads(run_cli("--schema").stdout)
+    jsonschema.validate(report, schema)
+    assert report["summary"]["total_parameters"] == 98_648
+    assert report["meta"]["schema_version"]
+    assert report["meta"]["inputs"][0]["sha256"] and report["meta"]["inputs"][0]["role"] == "config"
+    text = html.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "98,648" in text and "<svg" in text
+    assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
+    md_text = md.read_text()
+    assert "| **Total** | **98,648**" in md_text
+    assert (tmp_path / "r_files" / "params-by-type.svg").read_text().startswith("<svg")
+    assert "](r_files/params-by-type.svg)" in md_text
+
+
+def test_markdown_embed_images_writes_no_side_files(tmp_path):
+    md = tmp_path / "e.md"
+    result = run_cli("--config", "configs/default.yaml", "-o", str(md), "--embed-images", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "data:image/svg+xml;base64," in md.read_text()
+    assert not (tmp_path / "e_files").exists()
+
+
+def test_verbose_and_batch_size_options():
+    result = run_cli("--config", "configs/default.yaml", "--verbose", "--batch-size", "1024")
+    assert result.returncode == 0, result.stderr
+    assert "blocks.0.attn" in result.stdout and "(48, 16)" in result.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--config", "missing.yaml"], "missing.yaml: file not found"),
+    (["--config", "configs"], "is a directory"),
+    ([], "nothing to report on"),
+    (["--config", "configs/default.yaml", "-o", "out.pdf"], "cannot tell the output format"),
+])
+def test_bad_input_exits_2_with_one_line(args, fragment, tmp_path):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_yaml_and_values_leave_no_output(tmp_path):
+    for content in ("model: [1, 2\n", "model:\n  hidden: 20\n  heads: 8\n", "model:\n  architecture: gan\n", ""):
+        cfg = tmp_path / "bad.yaml"
+        cfg.write_text(content)
+        out = tmp_path / "out.html"
+        result = run_cli("--config", str(cfg), "-o", str(out))
+        assert result.returncode == 2, (content, result.stderr)
+        assert str(cfg) in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert not out.exists()
+        assert [p.name for p in tmp_path.iterdir()] == ["bad.yaml"]
+
+
+def test_unknown_architecture_lists_known_ones(tmp_path):
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text("model:\n  architecture: gan\n")
+    result = run_cli("--config", str(cfg))
+    assert result.returncode == 2
+    for name in ("dit", "c-dit", "cnn", "resnet", "hybrid", "mlp"):
+        assert name in result.stderr
+
+
+def test_reproducible_outputs(tmp_path):
+    env = {"SOURCE_DATE_EPOCH": "1760000000"}
+    outputs = []
+    for run in ("a", "b"):
+        folder = tmp_path / run
+        folder.mkdir()
+        paths = [folder / "r.html", folder / "r.md", folder / "r.json"]
+        result = run_cli("--config", str(CONFIGS / "default.yaml"), *sum((["-o", str(p)] for p in paths), []),
+                         "-q", env=env)
+        assert result.returncode == 0, result.stderr
+        outputs.append([p.read_bytes() for p in paths] +
+                       [p.read_bytes() for p in sorted((folder / "r_files").iterdir())])
+    assert outputs[0] == outputs[1]
+    assert b"2025-10-09T08:53:20Z" in outputs[0][2]
+
+
+def test_python_m_and_console_script_agree():
+    import shutil
+    import subprocess
+
+    exe = shutil.which("genesis-report")
+    if exe is None:
+        pytest.skip("genesis-report console script not installed in this environment")
+    result = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("genesis-report ")
