@@ -23,7 +23,11 @@ def trunc_normal_init_(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:
     """Truncated normal (±2 std) by inverse CDF, with no value-dependent checks.
 
     torch.nn.init.trunc_normal_ inspects values (`mask.any()`), which fails under FakeTensorMode.
+    On the meta device there are no values to fill, and `erfinv_` there would import torch._dynamo
+    (about 2 s), so it is skipped.
     """
+    if tensor.is_meta:
+        return tensor
     low, high = (1.0 + math.erf(-2.0 / math.sqrt(2.0))) / 2.0, (1.0 + math.erf(2.0 / math.sqrt(2.0))) / 2.0
     with torch.no_grad():
         tensor.uniform_(2 * low - 1, 2 * high - 1)

@@ -1,0 +1,53 @@
+"""Wall time of a config report against `python -c "import torch"`, measured in the same run.
+
+Target (issue 2): `genesis-report --config configs/default.yaml -o r.html` ≤ 2.0× the torch import.
+Each command runs `--repeat` times after one warm-up; the table shows medians and the ratio.
+
+    python bench/cli_speed.py [--repeat 5] [--config configs/default.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wall(cmd: list[str], repeat: int, cwd: Path) -> list[float]:
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)  # warm the page cache
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--config", default=str(REPO / "configs" / "default.yaml"))
+    parser.add_argument("--extra", nargs="*", default=[], help="extra genesis-report arguments")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        baseline = wall([sys.executable, "-c", "import torch"], args.repeat, cwd)
+        report = wall([sys.executable, "-m", "reporter", "--config", args.config, "-o", "r.html", "-q",
+                       *args.extra], args.repeat, cwd)
+    base, rep = statistics.median(baseline), statistics.median(report)
+    rows = [("python -c 'import torch'", base, min(baseline), max(baseline), 1.0),
+            ("genesis-report --config … -o r.html", rep, min(report), max(report), rep / base)]
+    print(f"{'command':<40}{'median s':>10}{'min s':>9}{'max s':>9}{'ratio':>8}")
+    for name, med, lo, hi, ratio in rows:
+        print(f"{name:<40}{med:>10.3f}{lo:>9.3f}{hi:>9.3f}{ratio:>7.2f}×")
+    print(f"target ≤ 2.00×: {'met' if rep / base <= 2.0 else 'NOT met'} (repeat={args.repeat})")
+
+
+if __name__ == "__main__":
+    main()
