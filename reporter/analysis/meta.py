@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,9 @@ def generation_time() -> tuple[str, bool]:
     """UTC time of generation; SOURCE_DATE_EPOCH (reproducible builds convention) wins when set."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch is not None and epoch.strip().isdigit():
-        moment = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+        moment = datetime.fromtimestamp(int(epoch), tz=UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ"), True
-    return datetime.now(tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), False
+    return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), False
 
 
 def build_meta(inputs: list[InputFile], options: dict[str, Any]) -> ReportMeta:

@@ -6,7 +6,7 @@ has a JSON Schema. Charts are *data* (a :class:`Chart`): analyses decide what to
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +18,7 @@ class ReportModel(BaseModel):
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How much a finding matters; `security` findings are shown first and change the exit status."""
 
     info = "info"
