@@ -99,3 +99,17 @@ def test_every_architecture_and_dit_layout_has_a_shipped_config():
         ("era_a", "FiLM", True),
     ]:
         assert ("dit", *layout) in seen
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_shipped_config_runs_forward_and_backward_on_fake_tensors(name):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    section = load(name)["model"]
+    spec = get_architecture(section.get("architecture", "dit"))
+    with FakeTensorMode():
+        model = build_model(section)
+        out = model(**spec.example_inputs(section, 2))
+        assert tuple(out.shape) == (2, 2, section["seq_len"])
+        out.sum().backward()
+        assert all(p.grad is not None for p in model.parameters())
