@@ -12,7 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reporter.models.layers import AdaLNZero, FiLM, register_affine_buffers, sinusoidal_embedding
+from reporter.models.layers import (
+    AdaLNZero,
+    FiLM,
+    register_affine_buffers,
+    sinusoidal_embedding,
+    trunc_normal_init_,
+)
 
 
 def _token_net(in_dim: int, hidden: int, dropout: float) -> nn.Sequential:
@@ -134,7 +140,7 @@ class PMTDit(nn.Module):
         self.embedder = PMTEmbedder(hidden, label_dim, dropout, fusion, layout)
         if pos_embedding:
             self.pos = nn.Parameter(torch.zeros(1, seq_len, hidden))
-            nn.init.trunc_normal_(self.pos, std=0.02)
+            trunc_normal_init_(self.pos, std=0.02)
         else:
             self.register_parameter("pos", None)
         register_affine_buffers(
