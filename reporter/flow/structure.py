@@ -93,6 +93,7 @@ class _Builder:
     # --- sequences ---------------------------------------------------------------------------
     def sequence(self, nodes: list[TraceNode], parent: str) -> list[FlowStep]:
         steps: list[FlowStep] = []
+        free_from = 0  # nodes before this index belong to an earlier repeated run
         i = 0
         while i < len(nodes):
             key = _instance_key(nodes[i], parent)
@@ -100,21 +101,28 @@ class _Builder:
                 steps.append(self.single(nodes[i]))
                 i += 1
                 continue
-            groups, end = self._instance_groups(nodes, i, parent, key[0])
+            groups, end, lead = self._instance_groups(nodes, i, free_from, parent, key[0])
+            if lead:
+                del steps[-lead:]
             for run in self._runs(groups, parent, key[0]):
                 if len(run) == 1:
                     steps.extend(self.single(n) for n in run[0])
                 else:
                     steps.append(self.repeat(run, parent, key[0]))
-            i = end
+            i = free_from = end
         return self._chains(steps)
 
     def _instance_groups(
-        self, nodes: list[TraceNode], start: int, parent: str, prefix: str
-    ) -> tuple[list[list[TraceNode]], int]:
-        """Consecutive instances prefix.0, prefix.1, …; functional steps between them go with the
-        instance before; the last instance takes as many trailing steps as the first one had."""
-        groups: list[list[TraceNode]] = []
+        self, nodes: list[TraceNode], start: int, free_from: int, parent: str, prefix: str
+    ) -> tuple[list[list[TraceNode]], int, int]:
+        """Consecutive instances prefix.0, prefix.1, … and the functional steps between them.
+
+        The steps between two instances either close the instance before (trailing) or open the
+        next one (leading, e.g. a concat that prepares each block's input); both splits are tried
+        and the one that folds more instances wins. Returns the groups, the index after the last
+        one, and how many nodes before ``start`` the first group took.
+        """
+        starts: list[int] = []
         index: int | None = None
         keyed_end = start
         j = start
@@ -122,22 +130,30 @@ class _Builder:
             key = _instance_key(nodes[j], parent)
             if key is not None and key[0] == prefix:
                 if key[1] != index:
-                    groups.append([])
+                    starts.append(j)
                     index = key[1]
-                groups[-1].append(nodes[j])
                 keyed_end = j + 1
-            elif key is None and nodes[j].kind == "function":
-                groups[-1].append(nodes[j])
-            else:
+            elif not (key is None and nodes[j].kind == "function"):
                 break
             j += 1
-        last = groups[-1]
-        keyed_in_last = [n for n in last if n.kind == "module"]
-        trailing_first = len(groups[0]) - 1 - max(k for k, n in enumerate(groups[0]) if n.kind == "module")
-        cut = last.index(keyed_in_last[-1]) + 1
-        extra = min(trailing_first, len(last) - cut) if len(groups) > 1 else 0
-        groups[-1] = last[: cut + extra]
-        return groups, keyed_end + extra
+        if len(starts) == 1:
+            return [nodes[start:keyed_end]], keyed_end, 0
+        first = nodes[starts[0] : starts[1]]
+        between = len(first) - 1 - max(k for k, n in enumerate(first) if n.kind == "module")
+        available = len(nodes) - keyed_end
+        extra = 0
+        while extra < min(between, available) and nodes[keyed_end + extra].kind == "function":
+            extra += 1
+        bounds = starts + [keyed_end]
+        trailing = [nodes[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+        trailing[-1] = nodes[starts[-1] : keyed_end + extra]
+        options = [(trailing, keyed_end + extra, 0)]
+        lead = between
+        if 0 < lead <= start - free_from and all(n.kind == "function" for n in nodes[start - lead : start]):
+            leading = [nodes[a - lead : b - lead] for a, b in zip(bounds, bounds[1:], strict=False)]
+            leading[-1] = nodes[starts[-1] - lead : keyed_end]
+            options.append((leading, keyed_end, lead))
+        return min(options, key=lambda o: len(self._runs(o[0], parent, prefix)))
 
     def _runs(self, groups: list[list[TraceNode]], parent: str, prefix: str) -> list[list[list[TraceNode]]]:
         """Split instances into runs of the same traced structure (shapes, types, order)."""
@@ -180,7 +196,8 @@ class _Builder:
             sources=[f"n{s}" for s in node.sources],
             uses=list(node.uses),
             children=children,
-            main_source=f"n{node.input_sources[0]}" if node.input_sources and node.input_sources[0] is not None
+            main_source=f"n{node.input_sources[0]}"
+            if node.input_sources and node.input_sources[0] is not None
             else None,
         )
 
@@ -200,10 +217,13 @@ class _Builder:
         if len(first) == 1:
             children = self.sequence(self.graph.children(first[0].id), first[0].name)
             type_name = first[0].type
-        else:
-            children = self.sequence(first, parent)
-            type_name = " + ".join(dict.fromkeys(n.type for n in modules))
         stems = [self._stem(group, parent, prefix) for group in run]
+        if len(first) != 1:
+            children = self.sequence(first, parent)
+            for child in children:
+                if child.kind == "module":
+                    child.label = f"{_relative(child.name, stems[0])}: {child.type}"
+            type_name = " + ".join(dict.fromkeys(n.type for n in modules))
         member_params = [sum(n.total_params for n in group if n.kind == "module") for group in run]
         main = first[0].input_sources[0] if first[0].input_sources else None
         return FlowStep(
@@ -222,7 +242,7 @@ class _Builder:
             members=stems,
             member_params=member_params,
             identical=len(set(member_params)) == 1
-            and len({self._group_signature(g, s, True) for g, s in zip(run, stems)}) == 1,
+            and len({self._group_signature(g, s, True) for g, s in zip(run, stems, strict=True)}) == 1,
         )
 
     def _chains(self, steps: list[FlowStep]) -> list[FlowStep]:
@@ -256,7 +276,12 @@ class _Builder:
             run.clear()
 
         for step in steps:
-            if step.kind == "function" and run and step.sources == [run[-1].id] and self._single_consumer(run[-1]):
+            if (
+                step.kind == "function"
+                and run
+                and step.sources == [run[-1].id]
+                and self._single_consumer(run[-1])
+            ):
                 run.append(step)
                 continue
             flush()
@@ -283,7 +308,9 @@ def _resolve(steps: list[FlowStep], alias: dict[str, str]) -> None:
 
     siblings = {s.id for s in steps}
     for step in steps:
-        step.sources = list(dict.fromkeys(r for r in (target(s, siblings) for s in step.sources) if r != step.id))
+        step.sources = list(
+            dict.fromkeys(r for r in (target(s, siblings) for s in step.sources) if r != step.id)
+        )
         if step.main_source is not None:
             step.main_source = target(step.main_source, siblings)
         _resolve(step.children, alias)
@@ -322,8 +349,13 @@ def _side_inputs(step: FlowStep, by_id: dict[str, FlowStep]) -> list[SideInput]:
 
 
 def _short(step: FlowStep) -> str:
+    """Name of a step as the source of another: the last name component plus any index after it."""
     if step.kind in ("module", "input"):
-        return step.name.rsplit(".", 1)[-1] or step.type
+        parts = step.name.split(".")
+        k = len(parts) - 1
+        while k > 0 and parts[k].isdigit():
+            k -= 1
+        return ".".join(parts[k:]) or step.type
     if step.kind == "repeat":
         return step.members[0].rsplit(".", 1)[0] if step.members else step.type
     return step.name.split(" → ")[-1]
@@ -349,6 +381,24 @@ def _describe_sources(
                 step.label = f"{', '.join(names)} → {step.name}"
         inner_input = step.main_source if step.kind in ("module", "repeat") else None
         _describe_sources(step.children, by_id, inner_input)
+
+
+def _numel(tensor: FlowTensor) -> int:
+    count = 1
+    for dim in tensor.shape:
+        count *= dim
+    return count
+
+
+def _main_stream(step: FlowStep, by_id: dict[str, FlowStep]) -> str | None:
+    """The source carrying the largest tensor is the block's main stream (tokens or feature maps);
+    smaller ones (a condition vector, a class token) are side inputs."""
+    sized = [
+        (max((_numel(t) for t in by_id[s].outputs), default=0), -k, s)
+        for k, s in enumerate(step.sources)
+        if s in by_id
+    ]
+    return max(sized)[2] if sized else step.main_source
 
 
 def _ancestors(start: Iterable[str], by_id: dict[str, FlowStep], within: set[str]) -> set[str]:
@@ -382,7 +432,9 @@ def _stages(inputs: list[FlowStep], body: list[FlowStep], output: FlowStep) -> l
         if embedding:
             stages.append(FlowStage(key="embedding", title=STAGE_TITLES["embedding"], steps=embedding))
         if conditioning:
-            stages.append(FlowStage(key="conditioning", title=STAGE_TITLES["conditioning"], steps=conditioning))
+            stages.append(
+                FlowStage(key="conditioning", title=STAGE_TITLES["conditioning"], steps=conditioning)
+            )
         stages.append(FlowStage(key="blocks", title=STAGE_TITLES["blocks"], steps=body[first : last + 1]))
         body = body[last + 1 :]
         stages.append(FlowStage(key="output", title=STAGE_TITLES["output"], steps=body + [output]))
@@ -421,7 +473,8 @@ def _normalization(graph: FlowGraph, info: Any | None) -> FlowNormalization:
         summary += f" ({formula})" if formula else ""
         summary += "; the model's normalization buffers are metadata only"
         summary += (
-            f". Note: the trace saw the forward pass read buffers: {seen}." if observed
+            f". Note: the trace saw the forward pass read buffers: {seen}."
+            if observed
             else " (the traced forward pass reads none of them)."
         )
     elif where == "forward":
@@ -433,7 +486,12 @@ def _normalization(graph: FlowGraph, info: Any | None) -> FlowNormalization:
     else:
         summary = "No normalization step was seen in the forward pass; inputs are used as given."
     return FlowNormalization(
-        where=where, formula=formula, buffers=buffers, note=note, observed_in_forward=observed, summary=summary
+        where=where,
+        formula=formula,
+        buffers=buffers,
+        note=note,
+        observed_in_forward=observed,
+        summary=summary,
     )
 
 
@@ -513,11 +571,14 @@ def build_flow_section(
     output = _output_step(graph, semantics, norm.where)
     _resolve(body + [output], builder.alias)
     by_id = _labels(inputs + body + [output], {})
+    for step in by_id.values():
+        if step.kind == "repeat":
+            step.main_source = _main_stream(step, by_id)
     _describe_sources(body, by_id)
     for step in by_id.values():
         if step.kind == "repeat":
             step.side_inputs = _side_inputs(step, by_id)
-    tokens = next((s.inputs[0] for s in body if s.kind == "repeat" and s.inputs), None)
+    tokens = next((max(s.inputs, key=_numel) for s in body if s.kind == "repeat" and s.inputs), None)
     notes = []
     for step in body:
         if step.kind == "repeat" and not step.identical:
@@ -526,7 +587,9 @@ def build_flow_section(
                 f"({', '.join(f'{p:,}' for p in step.member_params)}); the diagram shows {step.members[0]}."
             )
     if batch_size and graph.outputs and graph.outputs[0].shape and graph.outputs[0].shape[0] != batch_size:
-        notes.append(f"The traced output's first dimension is {graph.outputs[0].shape[0]}, not the batch size.")
+        notes.append(
+            f"The traced output's first dimension is {graph.outputs[0].shape[0]}, not the batch size."
+        )
     return FlowSection(
         model_class=graph.model_class,
         batch_size=batch_size,

@@ -31,13 +31,34 @@ NodeKind = Literal["input", "module", "function"]
 
 # Functional steps recorded even when they keep the shape: they reorder or join axes.
 _ALWAYS_RECORDED = {
-    "transpose", "permute", "swapaxes", "swapdims", "movedim", "t", "cat", "concat", "concatenate", "stack",
+    "transpose",
+    "permute",
+    "swapaxes",
+    "swapdims",
+    "movedim",
+    "t",
+    "cat",
+    "concat",
+    "concatenate",
+    "stack",
 }
 # Dunder names mapped to the operation a reader knows.
 _OP_ALIASES = {
-    "add": "add", "radd": "add", "iadd": "add", "sub": "sub", "rsub": "sub", "isub": "sub",
-    "mul": "mul", "rmul": "mul", "imul": "mul", "truediv": "div", "rtruediv": "div", "itruediv": "div",
-    "matmul": "matmul", "rmatmul": "matmul", "getitem": "index",
+    "add": "add",
+    "radd": "add",
+    "iadd": "add",
+    "sub": "sub",
+    "rsub": "sub",
+    "isub": "sub",
+    "mul": "mul",
+    "rmul": "mul",
+    "imul": "mul",
+    "truediv": "div",
+    "rtruediv": "div",
+    "itruediv": "div",
+    "matmul": "matmul",
+    "rmatmul": "matmul",
+    "getitem": "index",
 }
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -169,7 +190,9 @@ class _Tracer:
                 sources.append(self.producer[key])
                 continue
             sources.append(None)
-            for name in [self.param_names[key]] if key in self.param_names else self.param_derived.get(key, []):
+            for name in (
+                [self.param_names[key]] if key in self.param_names else self.param_derived.get(key, [])
+            ):
                 if name not in uses:
                     uses.append(name)
         return sources, uses
@@ -216,7 +239,7 @@ class _Tracer:
             return
         inputs = _tensors((args, kwargs))
         sources, uses = self.origins(inputs)
-        tracked = [(t, s) for t, s in zip(inputs, sources) if s is not None]
+        tracked = [(t, s) for t, s in zip(inputs, sources, strict=True) if s is not None]
         if not tracked:
             if uses:  # computed from parameters only (e.g. exp(self.log_scale)): remember whose
                 for tensor in outputs:
@@ -228,8 +251,11 @@ class _Tracer:
         distinct = {s for _, s in tracked}
         reshaped = any(tuple(t.shape) != first_shape for t in outputs)
         if op in _ALWAYS_RECORDED or len(distinct) + len(uses) >= 2 or reshaped:
-            kept = [(t, s) for t, s in zip(inputs, sources) if s is not None or id(t) in self.param_names
-                    or id(t) in self.param_derived]
+            kept = [
+                (t, s)
+                for t, s in zip(inputs, sources, strict=True)
+                if s is not None or id(t) in self.param_names or id(t) in self.param_derived
+            ]
             node = self.new_node(
                 kind="function",
                 name=op,
@@ -264,7 +290,9 @@ def _fake_state(model: nn.Module, fake_mode: Any) -> tuple[dict[str, torch.Tenso
     state: dict[str, torch.Tensor] = {}
     names: dict[int, str] = {}
     by_original: dict[int, torch.Tensor] = {}
-    named = list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False))
+    named = list(model.named_parameters(remove_duplicate=False)) + list(
+        model.named_buffers(remove_duplicate=False)
+    )
     with fake_mode:
         for name, tensor in named:
             fake = by_original.get(id(tensor))
@@ -295,9 +323,7 @@ def trace_flow(model: nn.Module, inputs: Mapping[str, torch.Tensor]) -> FlowGrap
     with fake_mode:
         fake_inputs = {name: torch.empty(tuple(t.shape), dtype=t.dtype) for name, t in inputs.items()}
     root_model_name = type(model).__name__
-    tracer.stack.append(
-        TraceNode(id=0, kind="module", name="", type=root_model_name, parent=None, depth=0)
-    )
+    tracer.stack.append(TraceNode(id=0, kind="module", name="", type=root_model_name, parent=None, depth=0))
     tracer.nodes.append(tracer.stack[0])
     root = tracer.stack[0]
     for name, tensor in fake_inputs.items():

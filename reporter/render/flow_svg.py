@@ -23,14 +23,15 @@ LINE = 16
 SMALL_LINE = 14
 PAD = 8
 WIDTH = 1000
-MAIN_X, MAIN_W = 150, 440
-COND_X, COND_W = 650, 310
+MAIN_X, MAIN_W = 150, 480
+COND_X, COND_W = 686, 284
 GAP = 30
 LANE = 7
 MAX_CHILD_LINES = 6
 
 _STYLE = """
-.gf-flow text{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,'DejaVu Sans Mono',monospace;font-size:12px;fill:currentColor}
+.gf-flow text{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,'DejaVu Sans Mono',monospace;
+ font-size:12px;fill:currentColor}
 .gf-flow .small{font-size:11px}
 .gf-flow .bold{font-weight:bold}
 .gf-flow .muted{fill-opacity:.72}
@@ -103,7 +104,9 @@ class _Canvas:
             attrs += f' text-anchor="{anchor}"'
         self.front.append(f'<text x="{x:.1f}" y="{y:.1f}"{attrs}>{escape(content)}</text>')
 
-    def rect(self, x: float, y: float, w: float, h: float, cls: str, radius: float = 6, layer: str = "front") -> None:
+    def rect(
+        self, x: float, y: float, w: float, h: float, cls: str, radius: float = 6, layer: str = "front"
+    ) -> None:
         target = self.back if layer == "back" else self.front
         target.append(
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{radius}" class="{cls}"/>'
@@ -135,7 +138,9 @@ def _child_lines(step: FlowStep) -> list[str]:
 def _input_lines(step: FlowStep, width: float) -> list[tuple[str, str]]:
     lines = [(step.name, "bold"), (step.outputs[0].text + "  " + step.outputs[0].dtype, "")]
     if step.channels:
-        lines += [(line, "small") for line in _wrap("[" + ", ".join(step.channels) + "]", width, SMALL_CHAR, 2)]
+        lines += [
+            (line, "small") for line in _wrap("[" + ", ".join(step.channels) + "]", width, SMALL_CHAR, 2)
+        ]
     if step.description:
         lines += [(line, "small muted") for line in _wrap(step.description, width, SMALL_CHAR, 3)]
     return lines
@@ -182,15 +187,21 @@ def _draw_box(canvas: _Canvas, box: _Box) -> None:
     if params:
         canvas.text(box.x + box.w - PAD, y + LINE, params, "muted", anchor="end")
     for k, line in enumerate(_child_lines(step)):
-        canvas.text(box.x + PAD + 10, y + 2 * LINE + 2 + k * SMALL_LINE, _fit(line, inner - 10, SMALL_CHAR),
-                    "small muted")
+        canvas.text(
+            box.x + PAD + 10,
+            y + 2 * LINE + 2 + k * SMALL_LINE,
+            _fit(line, inner - 10, SMALL_CHAR),
+            "small muted",
+        )
 
 
 # --- repeated block ------------------------------------------------------------------------------
 def _repeat_header(step: FlowStep) -> list[str]:
     total = sum(step.member_params)
-    each = f"{step.params:,} params each" if step.identical else "params " + " / ".join(
-        f"{p:,}" for p in step.member_params
+    each = (
+        f"{step.params:,} params each"
+        if step.identical
+        else "params " + " / ".join(f"{p:,}" for p in step.member_params)
     )
     return [
         f"{step.members[0]} … {step.members[-1]}",
@@ -216,10 +227,10 @@ def _draw_repeat(canvas: _Canvas, box: _Box) -> None:
     for line in _repeat_header(step):
         y += LINE
         canvas.text(box.x + PAD, y, _fit(line, box.w - 2 * PAD), "muted")
-    y += 12
     row_x = box.x + 46
     row_w = box.w - 46 - PAD - 14
-    canvas.text(box.x + PAD, y + 2, f"inside each block ({step.members[0]} shown):", "small muted")
+    y += 12
+    canvas.text(row_x + 34, y + 2, f"inside each block ({step.members[0]} shown):", "small muted")
     y += 14
     box.row_x = row_x
     positions: dict[str, tuple[float, float]] = {}
@@ -229,8 +240,12 @@ def _draw_repeat(canvas: _Canvas, box: _Box) -> None:
         params = f"{child.params:,}" if child.kind == "module" and child.params else ""
         shape = child.outputs[0].text if child.outputs else ""
         right = f"{shape}  {params}".rstrip()
-        canvas.text(row_x + 6, y + h - 6, _fit(f"{number}. {child.label}", row_w - len(right) * SMALL_CHAR - 18,
-                                               SMALL_CHAR), "small")
+        canvas.text(
+            row_x + 6,
+            y + h - 6,
+            _fit(f"{number}. {child.label}", row_w - len(right) * SMALL_CHAR - 18, SMALL_CHAR),
+            "small",
+        )
         canvas.text(row_x + row_w - 6, y + h - 6, right, "small muted", anchor="end")
         positions[child.id] = (y, y + h)
         box.rows[child.id] = y + h / 2
@@ -342,17 +357,23 @@ class _Router:
             lane_y = self.gap_top + 6 + LANE * (self.lane("gap") % 4)
             if target.order == 0:
                 tx = self.entry_x(target, total_in)
-                self.canvas.path([(sx, source.y + source.h), (sx, lane_y), (tx, lane_y), (tx, target.y)], "edge")
+                self.canvas.path(
+                    [(sx, source.y + source.h), (sx, lane_y), (tx, lane_y), (tx, target.y)], "edge"
+                )
                 return
             gx = self.gutter_x(target.column, "left")
             side_x = target.x if gx < target.x else target.x + target.w
             ty = target.y + 12
-            self.canvas.path([(sx, source.y + source.h), (sx, lane_y), (gx, lane_y), (gx, ty), (side_x, ty)],
-                             "skip")
+            self.canvas.path(
+                [(sx, source.y + source.h), (sx, lane_y), (gx, lane_y), (gx, ty), (side_x, ty)], "skip"
+            )
             return
         same = source.column == target.column
-        side = "left" if same and source.column == "main" else ("right" if same else (
-            "right" if source.column == "main" else "left"))
+        side = (
+            "left"
+            if same and source.column == "main"
+            else ("right" if same else ("right" if source.column == "main" else "left"))
+        )
         gx = self.gutter_x(source.column if not same else target.column, side)
         sy = source.y + source.h - 10
         ty = target.y + 12
@@ -449,8 +470,13 @@ def flow_to_svg(section: FlowSection) -> str:
         if step.kind == "repeat":
             _side_bus(canvas, boxes, box, section)
 
-    canvas.text(14, title_y, f"{section.model_class} · forward pass at batch {section.batch_size} · "
-                f"{section.total_params:,} parameters", "bold")
+    canvas.text(
+        14,
+        title_y,
+        f"{section.model_class} · forward pass at batch {section.batch_size} · "
+        f"{section.total_params:,} parameters",
+        "bold",
+    )
     notes = [f"Normalization: {section.normalization.summary}"] + section.notes
     for note in notes:
         for line in _wrap(note, WIDTH - 28, SMALL_CHAR, 4):
@@ -466,7 +492,8 @@ def flow_to_svg(section: FlowSection) -> str:
     )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="gf-flow" width="{WIDTH}" height="{height:.0f}" '
-        f'viewBox="0 0 {WIDTH} {height:.0f}" role="img" aria-label="{escape(section.model_class)} data flow">',
+        f'viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
+        f'aria-label="{escape(section.model_class)} data flow">',
         f"<style>{_STYLE}</style>",
         defs,
         *canvas.back,

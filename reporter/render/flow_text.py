@@ -39,8 +39,10 @@ def _input_lines(step: FlowStep, width: int) -> list[str]:
 
 def _repeat_lines(step: FlowStep, section: FlowSection) -> list[str]:
     total = sum(step.member_params)
-    each = f"{step.params:,} params each" if step.identical else "params " + " / ".join(
-        f"{p:,}" for p in step.member_params
+    each = (
+        f"{step.params:,} params each"
+        if step.identical
+        else "params " + " / ".join(f"{p:,}" for p in step.member_params)
     )
     lines = [
         f"  {step.label}   ({step.members[0]} … {step.members[-1]})",
@@ -89,7 +91,13 @@ def _stage_lines(section: FlowSection, verbose: bool) -> list[str]:
 def _hierarchy_lines(section: FlowSection) -> list[str]:
     lines = ["━" * WIDTH, "🧬 MODULE HIERARCHY (every traced call)", "━" * WIDTH]
     for row in section.hierarchy:
-        name = row.name if row.kind == "module" else f"{row.name}({', '.join(row.uses)})" if row.uses else row.name
+        name = (
+            row.name
+            if row.kind == "module"
+            else f"{row.name}({', '.join(row.uses)})"
+            if row.uses
+            else row.name
+        )
         head = f"{'  ' * row.depth}{name}" + (f" [{row.type}]" if row.kind == "module" else " ƒ")
         flow = f"{_shapes(row.inputs)} → {_shapes(row.outputs)}"
         params = f"  {row.own_params:,}" if row.own_params else ""
