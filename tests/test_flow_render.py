@@ -136,3 +136,20 @@ def test_json_form_round_trips(default_section):
 
     again = FlowSection.model_validate_json(default_section.model_dump_json())
     assert again == default_section
+
+
+def test_shape_table_and_its_markdown(default_section):
+    from reporter.render.flow_mermaid import flow_table_markdown
+
+    rows = {(r.depth, r.step): r for r in default_section.table}
+    block = rows[(0, "DiTBlock × 3")]
+    assert block.params == "4,306 each" and "12,918 params in all" in block.note
+    assert "side input cat(t_mlp, y_mlp)" in block.note
+    assert rows[(1, "mlp: MLP")].params == "2,128"
+    assert rows[(0, "add(embedder, pos)")].note == "reads pos"
+    assert rows[(0, "output")].outputs == "(512, 2, 5160)"
+    markdown = flow_table_markdown(default_section).splitlines()
+    assert markdown[0] == "| Stage | Step | Inputs | Output | Params | Note |"
+    assert len(markdown) == 2 + len(default_section.table)
+    assert all(line.count("|") - line.count("\\|") == 7 for line in markdown)
+    assert "| Repeated blocks | `↳ mlp: MLP` | (512, 5160, 16) | (512, 5160, 16) | 2,128 |   |" in markdown

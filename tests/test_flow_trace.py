@@ -92,3 +92,37 @@ def test_real_weights_are_not_touched():
     trace_flow(model, {"x": torch.ones(2, 3, 10), "cond": torch.ones(2, 4)})
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert not model._forward_hooks and not model.proj._forward_pre_hooks  # hooks removed
+
+
+class _ReadsValues(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gate(x).sum().item() > 0:  # data-dependent: impossible without real values
+            return x
+        return -x
+
+
+def test_a_forward_that_needs_values_fails_with_a_clear_error():
+    import pytest
+
+    from reporter.flow.trace import FlowTraceError
+
+    with pytest.raises(FlowTraceError, match="_ReadsValues could not run on fake tensors"):
+        trace_flow(_ReadsValues(), {"x": torch.zeros(2, 4)})
+
+
+def test_non_tensor_inputs_are_passed_through():
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 6)
+
+        def forward(self, x: torch.Tensor, repeats: int) -> torch.Tensor:
+            return self.proj(x).repeat(1, repeats)
+
+    graph = trace_flow(Scaled(), {"x": torch.zeros(2, 4), "repeats": 3})
+    assert list(graph.input_ids) == ["x"]
+    assert [m.shape for m in graph.outputs] == [(2, 18)]

@@ -9,10 +9,18 @@ import torch
 from torch import nn
 
 from reporter.flow.structure import build_flow_section
-from reporter.flow.trace import FlowGraph, TensorMeta, TraceNode, trace_flow
+from reporter.flow.trace import FlowGraph, FlowTraceError, TensorMeta, TraceNode, trace_flow
 from reporter.report.flow import FlowSection
 
-__all__ = ["FlowGraph", "TensorMeta", "TraceNode", "analyze_flow", "build_flow_section", "trace_flow"]
+__all__ = [
+    "FlowGraph",
+    "FlowTraceError",
+    "TensorMeta",
+    "TraceNode",
+    "analyze_flow",
+    "build_flow_section",
+    "trace_flow",
+]
 
 
 def analyze_flow(

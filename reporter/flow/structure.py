@@ -19,6 +19,7 @@ from reporter.report.flow import (
     FlowSection,
     FlowStage,
     FlowStep,
+    FlowTableRow,
     FlowTensor,
     HierarchyRow,
     SideInput,
@@ -553,6 +554,42 @@ def _hierarchy(graph: FlowGraph) -> list[HierarchyRow]:
     ]
 
 
+def _row(stage: FlowStage, step: FlowStep, depth: int) -> FlowTableRow:
+    note = ""
+    if step.kind == "input" or step.kind == "output":
+        note = " ".join(
+            filter(None, ["[" + ", ".join(step.channels) + "]" if step.channels else "", step.description])
+        )
+    elif step.kind == "repeat":
+        note = (
+            f"{', '.join(step.members[:1])} … {step.members[-1]}; {sum(step.member_params):,} params in all"
+        )
+        note += "".join(f"; side input {s.label}" for s in step.side_inputs)
+    elif step.uses:
+        note = "reads " + ", ".join(step.uses)
+    counted = step.kind in ("module", "repeat") and step.params
+    return FlowTableRow(
+        stage=stage.title,
+        depth=depth,
+        step=step.label,
+        kind=step.kind,
+        inputs=", ".join(t.text for t in step.inputs),
+        outputs=", ".join(t.text for t in step.outputs),
+        params=f"{step.params:,}" + (" each" if step.kind == "repeat" else "") if counted else "",
+        note=note,
+    )
+
+
+def _table(stages: list[FlowStage]) -> list[FlowTableRow]:
+    rows = []
+    for stage in stages:
+        for step in stage.steps:
+            rows.append(_row(stage, step, 0))
+            if step.kind == "repeat":
+                rows += [_row(stage, child, 1) for child in step.children]
+    return rows
+
+
 def build_flow_section(
     graph: FlowGraph, *, semantics: Any | None = None, normalization: Any | None = None, batch_size: int
 ) -> FlowSection:
@@ -590,11 +627,13 @@ def build_flow_section(
         notes.append(
             f"The traced output's first dimension is {graph.outputs[0].shape[0]}, not the batch size."
         )
+    stages = _stages(inputs, body, output)
     return FlowSection(
         model_class=graph.model_class,
         batch_size=batch_size,
         total_params=graph.total_params,
-        stages=_stages(inputs, body, output),
+        stages=stages,
+        table=_table(stages),
         tokens=tokens,
         normalization=norm,
         hierarchy=_hierarchy(graph),

@@ -63,6 +63,11 @@ _OP_ALIASES = {
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
+class FlowTraceError(RuntimeError):
+    """The model's forward pass could not run on fake tensors (e.g. it reads tensor values with
+    ``.item()`` or branches on them); the message names the module that was running."""
+
+
 @dataclass(frozen=True)
 class TensorMeta:
     """Shape and dtype of one tensor seen during the trace."""
@@ -321,16 +326,20 @@ def trace_flow(model: nn.Module, inputs: Mapping[str, torch.Tensor]) -> FlowGrap
     tracer = _Tracer(module_names, param_names)
 
     with fake_mode:
-        fake_inputs = {name: torch.empty(tuple(t.shape), dtype=t.dtype) for name, t in inputs.items()}
+        fake_inputs = {
+            name: torch.empty(tuple(t.shape), dtype=t.dtype) if isinstance(t, torch.Tensor) else t
+            for name, t in inputs.items()
+        }
+    tensor_inputs = {name: t for name, t in fake_inputs.items() if isinstance(t, torch.Tensor)}
     root_model_name = type(model).__name__
     tracer.stack.append(TraceNode(id=0, kind="module", name="", type=root_model_name, parent=None, depth=0))
     tracer.nodes.append(tracer.stack[0])
     root = tracer.stack[0]
-    for name, tensor in fake_inputs.items():
+    for name, tensor in tensor_inputs.items():
         node = tracer.new_node(kind="input", name=name, type="input", outputs=[TensorMeta.of(tensor)])
         tracer.mark_produced([tensor], node.id)
-    root.inputs = [TensorMeta.of(t) for t in fake_inputs.values()]
-    root.input_sources = [tracer.producer[id(t)] for t in fake_inputs.values()]
+    root.inputs = [TensorMeta.of(t) for t in tensor_inputs.values()]
+    root.input_sources = [tracer.producer[id(t)] for t in tensor_inputs.values()]
     root.own_params = int(sum(p.numel() for p in model.parameters(recurse=False)))
     root.total_params = int(sum(p.numel() for p in model.parameters()))
     root.atomic = _is_atomic(model)
@@ -340,10 +349,17 @@ def trace_flow(model: nn.Module, inputs: Mapping[str, torch.Tensor]) -> FlowGrap
         if module is model:
             continue
         handles.append(module.register_forward_pre_hook(tracer.before_module, with_kwargs=True))
-        handles.append(module.register_forward_hook(tracer.after_module, with_kwargs=True, always_call=True))
+        handles.append(module.register_forward_hook(tracer.after_module, with_kwargs=True))
     try:
         with fake_mode, torch.no_grad(), _FunctionRecorder(tracer):
             output = torch.func.functional_call(model, state, args=(), kwargs=fake_inputs, strict=False)
+    except Exception as exc:  # the model's own code failed: say where, keep the cause chained
+        where = tracer.stack[-1].name if len(tracer.stack) > 1 else "forward"
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise FlowTraceError(
+            f"the forward pass of {type(model).__name__} could not run on fake tensors "
+            f"(in {where}): {type(exc).__name__}: {first_line}"
+        ) from exc
     finally:
         for handle in handles:
             handle.remove()
@@ -353,7 +369,7 @@ def trace_flow(model: nn.Module, inputs: Mapping[str, torch.Tensor]) -> FlowGrap
     return FlowGraph(
         model_class=root_model_name,
         nodes=tracer.nodes,
-        input_ids={name: tracer.producer[id(t)] for name, t in fake_inputs.items()},
+        input_ids={name: tracer.producer[id(t)] for name, t in tensor_inputs.items()},
         output_sources=output_sources,
         outputs=root.outputs,
         total_params=root.total_params,

@@ -86,3 +86,17 @@ def flow_to_mermaid(section: FlowSection) -> str:
                 edges.append(f"{exit_of.get(source, source)} --> {step.id}")
     lines += [f"  {edge}" for edge in edges]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|") or " "
+
+
+def flow_table_markdown(section: FlowSection) -> str:
+    """The shape table as a GitHub Markdown table (inner steps of a folded block indented)."""
+    lines = ["| Stage | Step | Inputs | Output | Params | Note |", "|---|---|---|---|---:|---|"]
+    for row in section.table:
+        step = ("↳ " if row.depth else "") + row.step
+        cells = [row.stage, f"`{step}`", row.inputs, row.outputs, row.params, row.note]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -80,6 +80,20 @@ class HierarchyRow(ReportModel):
     uses: list[str] = Field(default_factory=list)
 
 
+class FlowTableRow(ReportModel):
+    """One row of the shape table shown beside the diagram (HTML, Markdown): the steps of every
+    stage in order, with one folded block's inner steps at depth 1."""
+
+    stage: str
+    depth: int
+    step: str
+    kind: str
+    inputs: str
+    outputs: str
+    params: str = Field(description="Formatted parameter count ('' when none)")
+    note: str = ""
+
+
 class FlowNormalization(ReportModel):
     """Where input normalization happens (reference §5.2), from the architecture's spec and from
     what the trace saw the forward pass read."""
@@ -105,6 +119,7 @@ class FlowSection(ReportModel):
         default=None, description="Main input of the repeated blocks (e.g. (B, L, H) tokens)"
     )
     normalization: FlowNormalization
+    table: list[FlowTableRow] = Field(default_factory=list)
     hierarchy: list[HierarchyRow]
     notes: list[str] = Field(default_factory=list)
 
