@@ -32,14 +32,15 @@ V2_FORMULA = "x' = (ln(1 + x) for time, then x - offset) / scale; label' = (labe
 FORWARD_FORMULA = "(x + offset) * scale"
 
 
-def _normalization_kwargs(cfg: Mapping[str, Any], label_dim: int, with_labels: bool = True) -> dict[str, Any]:
+def _normalization_kwargs(cfg: Mapping[str, Any], with_labels: bool = True) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "affine_offsets": require_vector(cfg, "affine_offsets", 5),
         "affine_scales": require_vector(cfg, "affine_scales", 5),
     }
     if with_labels:
-        kwargs["label_offsets"] = require_vector(cfg, "label_offsets", label_dim)
-        kwargs["label_scales"] = require_vector(cfg, "label_scales", label_dim)
+        # GENESIS sizes the label buffers from the tuples, not from label_dim (defaults have 6 entries)
+        kwargs["label_offsets"] = require_vector(cfg, "label_offsets")
+        kwargs["label_scales"] = require_vector(cfg, "label_scales", len(kwargs["label_offsets"]))
     return kwargs
 
 
@@ -65,7 +66,7 @@ def build_dit(model_cfg: Mapping[str, Any]) -> nn.Module:
         time_transform=str(cfg["time_transform"]),
         pos_embedding=bool(cfg["pos_embedding"]),
         layout=require_choice(cfg, "dit_layout", DIT_LAYOUTS),
-        **_normalization_kwargs(cfg, label_dim),
+        **_normalization_kwargs(cfg),
     )
 
 
@@ -144,7 +145,7 @@ def build_cdit(model_cfg: Mapping[str, Any]) -> nn.Module:
         update_with_classifier=bool(cfg["update_with_classifier"]),
         n_cls_tokens=require_int(cfg, "n_cls_tokens"),
         time_transform=str(cfg["time_transform"]),
-        **_normalization_kwargs(cfg, label_dim),
+        **_normalization_kwargs(cfg),
     )
 
 
@@ -198,7 +199,7 @@ def _common_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "dropout": float(cfg["dropout"]),
         "label_dim": require_int(cfg, "label_dim"),
         "t_embed_dim": require_int(cfg, "t_embed_dim"),
-        **_normalization_kwargs(cfg, 0, with_labels=False),
+        **_normalization_kwargs(cfg, with_labels=False),
     }
 
 

@@ -188,7 +188,7 @@ def _infer_conv(shapes: Shapes) -> InferredModel:
                 f"kernel_sizes: smallest repeating pattern of the per-block kernels {kernels}"
                 + ("; entries beyond depth would be unused and cannot be seen" if period == depth else "")
             )
-        result.values["kernel_sizes"] = sizes
+        result.values["kernel_sizes"] = tuple(sizes)
         result.assumptions.append("cnn rather than resnet because block kernel sizes differ")
     else:
         result = InferredModel("resnet", "PMTResNet", {"architecture": "resnet", **common})

@@ -90,7 +90,13 @@ class PMTCDit(nn.Module):
         self.embedder = CDitEmbedder(hidden, dropout, combine)
         self.cls_token = nn.Parameter(torch.randn(1, n_cls_tokens, classifier_size))
         register_affine_buffers(
-            self, affine_offsets, affine_scales, label_offsets, label_scales, (1, 5, 1), (1, label_dim)
+            self,
+            affine_offsets,
+            affine_scales,
+            label_offsets,
+            label_scales,
+            (1, 5, 1),
+            (1, len(label_offsets)),
         )
         self.t_mlp = nn.Sequential(nn.Linear(t_embed_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.label_mlp = nn.Sequential(nn.Linear(label_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))

@@ -144,7 +144,7 @@ class PMTDit(nn.Module):
         else:
             self.register_parameter("pos", None)
         register_affine_buffers(
-            self, affine_offsets, affine_scales, label_offsets, label_scales, (5, 1), (label_dim,)
+            self, affine_offsets, affine_scales, label_offsets, label_scales, (5, 1), (len(label_offsets),)
         )
         half = hidden // 2
         self.t_mlp = nn.Sequential(nn.Linear(t_embed_dim, hidden), nn.SiLU(), nn.Linear(hidden, half))
