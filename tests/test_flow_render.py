@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
-def _section(change: dict | None = None, batch_size: int = 512):
-    cfg = {**yaml.safe_load((REPO / "configs" / "default.yaml").read_text())["model"], **(change or {})}
+def _section(change: dict | None = None, batch_size: int = 512, config: str = "default.yaml"):
+    cfg = {**yaml.safe_load((REPO / "configs" / config).read_text())["model"], **(change or {})}
     spec = get_architecture(cfg.get("architecture", "dit"))
     with torch.device("meta"):
         model = spec.build(cfg)
@@ -38,7 +38,7 @@ def default_section():
 
 @pytest.fixture(scope="module")
 def large_section():
-    return _section({"hidden": 768, "depth": 12, "heads": 12})
+    return _section(config="large_model.yaml")  # dit H768, depth 12, 12 heads, FiLM
 
 
 def test_svg_is_well_formed_self_contained_and_deterministic(default_section):
