@@ -18,7 +18,7 @@ from reporter.analysis.parameters import analyse_parameters
 from reporter.analysis.summary import analyse_summary
 from reporter.config.loader import LoadedConfig, load_config
 from reporter.errors import InputError
-from reporter.report.base import Finding
+from reporter.report.base import Finding, Severity
 from reporter.report.model import Report
 
 
@@ -86,18 +86,49 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
     if _has_data_normalization(config):
         copies.append(normalization_copy("data", config.data))
     normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
+    batch_size = resolve_batch_size(options, config)
+    flow, flow_findings = _flow(built, batch_size)
     experiment = config.top.get("experiment_name") or "model"
     return Report(
-        meta=build_meta(inputs, options.as_meta()),
+        meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}),
         title=f"{experiment} — {summary.model_class}",
         subject=subject,
-        findings=[*(findings or []), *config.findings],
+        findings=[*(findings or []), *config.findings, *flow_findings],
         summary=summary,
         config=analyse_config(config, config_source, given_source),
         parameters=analyse_parameters(model),
         normalization=normalization,
+        flow=flow,
         modules=analyse_modules(model) if options.verbose else None,
     )
+
+
+DEFAULT_BATCH_SIZE = 512
+
+
+def resolve_batch_size(options: ReportOptions, config: LoadedConfig) -> int:
+    """--batch-size, else the config's own `data.batch_size`, else the seed inspector's 512."""
+    if options.batch_size:
+        return options.batch_size
+    if "data.batch_size" in config.given:
+        return int(config.data["batch_size"])
+    return DEFAULT_BATCH_SIZE
+
+
+def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
+    """Trace the forward pass; a model whose forward needs real values gets a finding, not a crash."""
+    import torch
+
+    from reporter.flow import FlowTraceError, analyze_flow
+
+    try:
+        with torch.device("meta"):
+            inputs = built.spec.example_inputs(built.model_cfg, batch_size)
+        return analyze_flow(built.module, inputs, spec=built.spec, model_cfg=built.model_cfg,
+                            batch_size=batch_size), []
+    except (FlowTraceError, InputError) as exc:
+        return None, [Finding(severity=Severity.warning, code="flow.untraceable",
+                              message=f"data flow not traced: {exc}", where="flow")]
 
 
 def _has_data_normalization(config: LoadedConfig) -> bool:

@@ -91,3 +91,19 @@ def test_large_config_builds_without_allocating():
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert report.summary.total_parameters > 1_000_000_000
     assert (after - before) * 1024 < 500 * 2**20
+
+
+def test_flow_section_follows_the_config(tmp_path):
+    report = config_report(str(CONFIGS / "default.yaml"), ReportOptions(batch_size=64))
+    flow = report.flow
+    assert flow.batch_size == 64 and flow.total_params == 98_648
+    assert flow.tokens.shape == [64, 5160, 16]
+    repeated = [s for stage in flow.stages for s in stage.steps if s.kind == "repeat"]
+    assert len(repeated) == 1 and repeated[0].repeat == 3
+    assert report.meta.options["batch_size"] == 64
+
+
+def test_batch_size_defaults_to_config_then_512(tmp_path):
+    assert config_report(str(CONFIGS / "cnn.yaml"), ReportOptions()).flow.batch_size == 16
+    path = write_yaml(tmp_path / "nodata.yaml", {"model": {"hidden": 16, "depth": 1, "heads": 2}})
+    assert config_report(str(path), ReportOptions()).flow.batch_size == 512

@@ -175,6 +175,16 @@ def _histogram(plt, chart: Chart):
 
 
 def _formatter(unit: str):
+    """Axis ticks are compact (20M, 1.5 GiB); the exact values are printed on the bars and in tables."""
     from matplotlib.ticker import FuncFormatter
 
-    return FuncFormatter(lambda v, _pos: _fmt(v, unit))
+    return FuncFormatter(lambda v, _pos: _tick(v, unit))
+
+
+def _tick(value: float, unit: str) -> str:
+    if unit == "bytes":
+        return _bytes(value)
+    for suffix, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"

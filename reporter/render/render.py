@@ -15,6 +15,9 @@ from markupsafe import Markup
 
 from reporter.render.charts import chart_to_svg, unique_ids
 from reporter.render.environment import environment
+from reporter.render.flow_mermaid import flow_table_markdown, flow_to_mermaid
+from reporter.render.flow_svg import flow_to_svg
+from reporter.render.flow_text import flow_to_text
 from reporter.report.base import Chart
 from reporter.report.model import Report
 
@@ -62,7 +65,8 @@ def _render_html(report: Report, verbose: bool) -> Rendered:
         return Markup(rendered.removeprefix("<p>").removesuffix("</p>"))
 
     template = environment(True).get_template("html/report.html.j2")
-    return Rendered(text=template.render(report=report, chart=chart, prose=prose, inline=inline, verbose=verbose))
+    return Rendered(text=template.render(report=report, chart=chart, prose=prose, inline=inline, verbose=verbose,
+                                         flow_svg=lambda f: Markup(flow_to_svg(f))))
 
 
 def _render_markdown(report: Report, stem: str, embed: bool, verbose: bool) -> Rendered:
@@ -78,10 +82,11 @@ def _render_markdown(report: Report, stem: str, embed: bool, verbose: bool) -> R
         return f"![{c.title}]({rel})"
 
     template = environment(False).get_template("markdown/report.md.j2")
-    text = template.render(report=report, chart=chart, verbose=verbose)
+    text = template.render(report=report, chart=chart, verbose=verbose, flow_mermaid=flow_to_mermaid,
+                           flow_table=flow_table_markdown)
     return Rendered(text=text, files=files)
 
 
 def _render_terminal(report: Report, verbose: bool) -> Rendered:
     template = environment(False).get_template("terminal/report.txt.j2")
-    return Rendered(text=template.render(report=report, verbose=verbose))
+    return Rendered(text=template.render(report=report, verbose=verbose, flow_text=flow_to_text))

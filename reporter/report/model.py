@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from reporter.report.base import Chart, Finding, ReportModel
+from reporter.report.flow import FlowSection
 
 SCHEMA_VERSION = "1.0"
 
@@ -163,4 +164,5 @@ class Report(ReportModel):
     config: ConfigSection | None
     parameters: ParametersSection
     normalization: NormalizationSection | None
+    flow: FlowSection | None = Field(default=None, description="Forward-pass data flow traced on fake tensors")
     modules: ModulesSection | None = None
