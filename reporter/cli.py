@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from reporter.pipeline import ReportOptions, config_report
+    from reporter.pipeline import ReportOptions, config_report, model_class_report
     from reporter.render import format_for_path, render
 
     if args.schema:
@@ -84,11 +84,11 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(Report.model_json_schema(), indent=2))
         return EXIT_OK
-    if not args.config and not args.checkpoint:
-        raise InputError("nothing to report on: give --config YAML and/or --checkpoint FILE")
+    if not args.config and not args.checkpoint and not args.model_class:
+        raise InputError("nothing to report on: give --config YAML, --checkpoint FILE or --model-class")
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
     options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class)
-    report = config_report(args.config, options)
+    report = config_report(args.config, options) if args.config else model_class_report(options)
 
     from reporter.output import write_rendered
 

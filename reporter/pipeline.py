@@ -74,6 +74,16 @@ def config_report(config_path: str, options: ReportOptions) -> Report:
     return assemble(built, config, options, inputs, subject="config", config_source=config_path)
 
 
+def model_class_report(options: ReportOptions) -> Report:
+    """Report on a `--model-class` model built with its own defaults (no config file)."""
+    from reporter.config.loader import load_config_mapping
+
+    config = load_config_mapping({})
+    config.findings = [f for f in config.findings if f.code != "config.missing-section"]
+    built = build_from_config(config, options.model_class)
+    return assemble(built, config, options, [], subject="config", config_source="(none: class defaults)")
+
+
 def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, inputs: list,
              subject: str, config_source: str, findings: list[Finding] | None = None,
              given_source: str = "file") -> Report:
@@ -85,7 +95,9 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
     copies = [normalization_copy("model", model_cfg)]
     if _has_data_normalization(config):
         copies.append(normalization_copy("data", config.data))
-    normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
+    normalization = None
+    if norm_info.where != "unknown":  # third-party models have no GENESIS normalization buffers
+        normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
     batch_size = resolve_batch_size(options, config)
     flow, flow_findings = _flow(built, batch_size)
     experiment = config.top.get("experiment_name") or "model"

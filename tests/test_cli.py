@@ -112,3 +112,29 @@ def test_python_m_and_console_script_agree():
         pytest.skip("genesis-report console script not installed in this environment")
     result = subprocess.run([exe, "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("genesis-report ")
+
+
+def test_model_class_report(tmp_path):
+    (tmp_path / "tinynet.py").write_text(
+        "import torch\nfrom torch import nn\n"
+        "class Tiny(nn.Module):\n"
+        "    def __init__(self, hidden: int = 8):\n"
+        "        super().__init__()\n"
+        "        self.a = nn.Linear(4, hidden)\n"
+        "        self.b = nn.Linear(hidden, 2)\n"
+        "    def forward(self, x):\n"
+        "        return self.b(torch.relu(self.a(x)))\n"
+        "    @staticmethod\n"
+        "    def example_inputs(batch_size):\n"
+        "        return {'x': torch.randn(batch_size, 4)}\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model:\n  hidden: 16\n")
+    out = tmp_path / "t.json"
+    result = run_cli("--config", str(cfg), "--model-class", "tinynet:Tiny", "-o", str(out), "-q",
+                     env={"PYTHONPATH": f"{tmp_path}:{CONFIGS.parent}"})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["summary"]["total_parameters"] == 4 * 16 + 16 + 16 * 2 + 2
+    assert report["summary"]["model_class"] == "Tiny"
+    steps = [s["name"] for stage in report["flow"]["stages"] for s in stage["steps"]]
+    assert "a" in steps and "b" in steps

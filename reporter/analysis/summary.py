@@ -55,7 +55,7 @@ def analyse_summary(model: nn.Module, architecture: str, model_cfg: Mapping[str,
     state = model.state_dict(keep_vars=True)
     dtypes = sorted({p.dtype for p in params}) or ["float32"]
     param_bytes = sum(p.numel * _itemsize(p.dtype) for p in params)
-    fields = RELEVANT_FIELDS.get(architecture, [k for k in model_cfg if k in _LABELS])
+    fields = RELEVANT_FIELDS.get(architecture) or _constructor_fields(model, model_cfg)
     configuration = [KeyValue(label=_LABELS.get(k, k), value=_plain(model_cfg[k])) for k in fields if k in model_cfg]
     return SummarySection(
         model_class=type(model).__name__,
@@ -77,6 +77,17 @@ def analyse_summary(model: nn.Module, architecture: str, model_cfg: Mapping[str,
         state_dict_elements=sum(t.numel() for t in state.values()),
         notes=list(notes or []),
     )
+
+
+def _constructor_fields(model: nn.Module, model_cfg: Mapping[str, Any]) -> list[str]:
+    """For a third-party class: the `model:` keys its constructor accepts (what it was built with)."""
+    import inspect
+
+    try:
+        accepted = inspect.signature(type(model).__init__).parameters
+    except (TypeError, ValueError):
+        return []
+    return [k for k in accepted if k in model_cfg]
 
 
 def _itemsize(dtype: str) -> int:
