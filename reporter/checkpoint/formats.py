@@ -189,7 +189,7 @@ def load_safetensors(path: str, size: int) -> Loaded:
             shape = tuple(int(s) for s in entry["shape"])
             begin, end = (int(x) for x in entry["data_offsets"])
         except (KeyError, TypeError, ValueError):
-            raise FormatError(f"safetensors entry {name!r} is malformed or has an unsupported dtype") from None
+            raise FormatError(f"safetensors entry {name!r} is malformed or of unsupported dtype") from None
         if base + end > size:
             raise FormatError(f"safetensors file is truncated (tensor {name!r} runs past the end)")
         element = torch.empty((), dtype=dtype).element_size()
