@@ -10,6 +10,7 @@ class. Calling such a class only records the arguments. Names of code-running ca
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickle
 import re
@@ -298,6 +299,12 @@ class SafeUnpickler(pickle.Unpickler):
         self._classes: dict[str, type] = {}
 
     def find_class(self, module: str, name: str) -> Any:  # noqa: C901 - one dispatch table
+        # Protocol 0-2 pickles name Python 3 globals by their Python 2 names (``__builtin__``,
+        # ``commands``...): translate the names like pickle does, without importing anything.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         full = f"{module}.{name}"
         if full in _TORCH_FUNCTIONS:
             return _TORCH_FUNCTIONS[full]
