@@ -93,8 +93,9 @@ def test_weight_statistics_are_exact(tmp_path):
         assert (s.min, s.max) == (values.min().item(), values.max().item())
         assert s.l2 == pytest.approx(values.norm().item(), rel=1e-12)
         assert s.zero_fraction == (values == 0).double().mean().item()
-    histogram = health.histograms[0]
-    assert sum(histogram.series[0].values) == sum(t.numel() for t in model.state_dict().values())
+    assert len(health.histograms) == 4
+    for histogram in health.histograms:
+        assert sum(histogram.series[0].values) == model.state_dict()[histogram.title].numel()
     gate_findings = [f for f in health.findings if f.code == "weights.gate-zero"]
     assert {f.where for f in gate_findings} == {"blocks.0.gate_attn", "blocks.1.gate_attn"}
 

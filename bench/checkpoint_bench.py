@@ -1,0 +1,251 @@
+"""Benchmark: full checkpoint report on a ≈1.6 GB GENESIS-style checkpoint (memory and wall time).
+
+Usage: ``python bench/checkpoint_bench.py [--dir DIR] [--keep]``
+
+1. Writes a GENESIS trainer-style checkpoint: PMTDit key layout (H=984, depth 6, learned ``pos``,
+   ≈101 M parameters), AdamW state (exp_avg, exp_avg_sq, step), an early-stopping ``best_weights`` copy,
+   a ``config`` of dataclasses from a throwaway ``config`` module (not importable when measured).
+2. Warms the page cache and times ``cat file > /dev/null`` (median of 3).
+3. In a fresh subprocess: imports torch and the reporter, records the baseline, then runs
+   :func:`measured_command` (read + every section + weight statistics + optimizer NaN/Inf check +
+   sha256 + JSON written to disk) while a thread samples ``RssAnon`` from ``/proc/self/status``
+   every 2 ms.
+
+What is measured:
+- *peak anonymous RSS over baseline*: max sampled ``RssAnon`` minus ``RssAnon`` after the imports.
+  Anonymous memory is what the process allocates (heap, tensors it creates); tensor data read through
+  the read-only file map is page cache, counted in ``RssFile`` and reclaimable, so it is reported apart.
+- *VmHWM over baseline*: the kernel's peak of total RSS (anonymous + file-backed), after resetting it
+  with ``/proc/self/clear_refs``; it includes the mapped checkpoint pages.
+- *wall*: the measured command only (imports excluded), as a ratio to the ``cat`` time.
+
+To measure the CLI later, replace the body of :func:`measured_command` with the CLI call
+(``reporter.cli.main(["--checkpoint", path, "-o", out])``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HIDDEN, DEPTH, SEQ_LEN, T_EMBED, LABEL_DIM, MLP_RATIO = 984, 6, 5160, 128, 6, 4
+TARGET_RSS_MB, TARGET_RATIO = 150.0, 3.0
+
+
+def measured_command(path: str, out: str) -> None:
+    """The work being measured: the full checkpoint report, written as JSON."""
+    from reporter.checkpoint import read_checkpoint
+    from reporter.checkpoint.analyze import analyze_checkpoint
+
+    report = analyze_checkpoint(read_checkpoint(path))
+    Path(out).write_text(report.model_dump_json())
+
+
+def _pmtdit_shapes() -> dict[str, tuple[int, ...]]:
+    h, c, m = HIDDEN, 2 * (HIDDEN // 2), int(HIDDEN * MLP_RATIO)
+    shapes: dict[str, tuple[int, ...]] = {
+        "pos": (1, SEQ_LEN, h), "affine_offset": (5, 1), "affine_scale": (5, 1), "label_offset": (6,),
+        "label_scale": (6,),
+        "embedder.signal_net.0.weight": (h, 2), "embedder.signal_net.0.bias": (h,),
+        "embedder.signal_net.3.weight": (h, h), "embedder.signal_net.3.bias": (h,),
+        "embedder.geom_net.0.weight": (h, 3), "embedder.geom_net.0.bias": (h,),
+        "embedder.geom_net.3.weight": (h, h), "embedder.geom_net.3.bias": (h,),
+        "t_mlp.0.weight": (h, T_EMBED), "t_mlp.0.bias": (h,), "t_mlp.2.weight": (h // 2, h),
+        "t_mlp.2.bias": (h // 2,), "y_mlp.0.weight": (h, LABEL_DIM), "y_mlp.0.bias": (h,),
+        "y_mlp.2.weight": (h // 2, h), "y_mlp.2.bias": (h // 2,),
+    }
+    for i in range(DEPTH):
+        b = f"blocks.{i}."
+        shapes |= {b + "gate_attn": (1,), b + "gate_mlp": (1,)}
+        for ada in ("ada_attn", "ada_mlp"):
+            for part in ("to_scale", "to_shift"):
+                shapes |= {f"{b}{ada}.{part}.weight": (h, c), f"{b}{ada}.{part}.bias": (h,)}
+        shapes |= {b + "attn.in_proj_weight": (3 * h, h), b + "attn.in_proj_bias": (3 * h,),
+                   b + "attn.out_proj.weight": (h, h), b + "attn.out_proj.bias": (h,),
+                   b + "mlp.fc1.weight": (m, h), b + "mlp.fc1.bias": (m,),
+                   b + "mlp.fc2.weight": (h, m), b + "mlp.fc2.bias": (h,)}
+    shapes |= {"ln_out.weight": (h,), "ln_out.bias": (h,), "out_proj.weight": (2, h), "out_proj.bias": (2,)}
+    return shapes
+
+
+def create_checkpoint(folder: Path) -> Path:
+    """Write the GENESIS-style checkpoint (model + AdamW state + early-stopping copy)."""
+    import numpy as np
+    import torch
+
+    module_dir = folder / "configmod"
+    module_dir.mkdir(exist_ok=True)
+    (module_dir / "config.py").write_text(textwrap.dedent("""
+        from dataclasses import dataclass
+        @dataclass
+        class ModelConfig:
+            architecture: str = "dit"
+            hidden: int = 984
+            depth: int = 6
+            heads: int = 8
+        @dataclass
+        class TrainingConfig:
+            learning_rate: float = 2e-4
+            optimizer: str = "AdamW"
+            scheduler: str = "plateau"
+    """))
+    sys.path.insert(0, str(module_dir))
+    import config  # the throwaway module, removed again below
+
+    generator = torch.Generator().manual_seed(0)
+    buffers = {"affine_offset", "affine_scale", "label_offset", "label_scale"}
+    model = {}
+    for name, shape in _pmtdit_shapes().items():
+        if name.endswith(("gate_attn", "gate_mlp")) or name in buffers:
+            model[name] = torch.full(shape, 0.5)
+        else:
+            model[name] = torch.randn(shape, generator=generator) * 0.02
+    params = [n for n in model if n not in buffers]
+    state = {i: {"step": torch.tensor(1500.0),
+                 "exp_avg": torch.randn(model[n].shape, generator=generator) * 1e-4,
+                 "exp_avg_sq": torch.rand(model[n].shape, generator=generator) * 1e-8}
+             for i, n in enumerate(params)}
+    optimizer = {"state": state, "param_groups": [{
+        "lr": 2e-4, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01, "amsgrad": False,
+        "maximize": False, "foreach": None, "capturable": False, "differentiable": False, "fused": None,
+        "decoupled_weight_decay": True, "params": list(range(len(params)))}]}
+    checkpoint = {
+        "epoch": 11, "global_step": 1500, "model_state_dict": model, "optimizer_state_dict": optimizer,
+        "best_loss": np.float64(0.0123),
+        "config": {"experiment_name": "bench", "model": config.ModelConfig(),
+                   "training": config.TrainingConfig(), "device": "cuda"},
+        "metrics": {"train/epoch_loss": np.float64(0.013), "train/epoch_time": 100.0},
+        "scheduler_state_dict": {"factor": 0.5, "patience": 3, "num_bad_epochs": 1, "cooldown_counter": 0,
+                                 "best": 0.0123, "last_epoch": 11, "_last_lr": [2e-4], "mode": "min"},
+        "early_stopping_state_dict": {"counter": 1, "best_score": -0.0123, "early_stop": False,
+                                      "best_epoch": 10,
+                                      "best_weights": {k: v.clone() for k, v in model.items()},
+                                      "patience": 5, "min_delta": -1e-4, "mode": "min", "baseline": None},
+        "checkpoint_metadata": {"experiment_name": "bench", "epoch": 11, "is_best": True,
+                                "metric_value": 0.013, "timestamp": None},
+    }
+    path = folder / "bench_best.pt"
+    torch.save(checkpoint, path)
+    sys.path.remove(str(module_dir))
+    sys.modules.pop("config", None)
+    return path
+
+
+def _status(field: str) -> int:
+    """A /proc/self/status figure in bytes."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def child(path: str, out: str) -> None:
+    """Runs in a fresh interpreter: baseline after imports, then the measured command."""
+    import torch  # noqa: F401 - the baseline includes torch and the reporter
+
+    import reporter.checkpoint.analyze  # noqa: F401
+
+    baseline_anon = _status("RssAnon")
+    baseline_rss = _status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # reset VmHWM to the current RSS
+    peak = [baseline_anon]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _status("RssAnon"))
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    measured_command(path, out)
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    peak[0] = max(peak[0], _status("RssAnon"))
+    print(json.dumps({"wall_s": wall, "peak_anon_over_baseline": peak[0] - baseline_anon,
+                      "hwm_over_baseline": _status("VmHWM") - baseline_rss,
+                      "baseline_anon": baseline_anon}))
+
+
+def time_cat(path: Path) -> float:
+    subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)  # warm the cache
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", help="where to write the checkpoint (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the checkpoint afterwards")
+    parser.add_argument("--child", nargs=2, metavar=("PATH", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    folder = Path(args.dir or tempfile.mkdtemp(prefix="ckpt-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "bench_best.pt"
+    if not path.exists():
+        start = time.perf_counter()
+        path = create_checkpoint(folder)
+        print(f"created {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - start:.1f} s")
+    try:
+        cat = time_cat(path)
+        out = folder / "report.json"
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        result = subprocess.run([sys.executable, __file__, "--child", str(path), str(out)], env=env,
+                                capture_output=True, text=True, check=True)
+        figures = json.loads(result.stdout.strip().splitlines()[-1])
+        report = json.loads(out.read_text())
+        _print_table(path, cat, figures, report)
+    finally:
+        if not args.keep and not args.dir:
+            for item in sorted(folder.rglob("*"), reverse=True):
+                item.unlink() if item.is_file() else item.rmdir()
+            folder.rmdir()
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def _print_table(path: Path, cat: float, figures: dict, report: dict) -> None:
+    size = path.stat().st_size
+    anon = figures["peak_anon_over_baseline"] / 2**20
+    ratio = figures["wall_s"] / cat
+    sections = ", ".join(f"{s['section']} {s['bytes'] / 1e6:.0f} MB" for s in report["file"]["sections"])
+    rows = [
+        ("checkpoint size", f"{size / 1e9:.3f} GB ({sections})"),
+        ("parameters + buffers", f"{report['weight_health']['total_numel']:,}"),
+        ("cat file > /dev/null (warm, median of 3)", f"{cat:.3f} s"),
+        ("full report wall (read + sections + weight stats + sha256 + JSON)", f"{figures['wall_s']:.3f} s"),
+        ("wall / cat", f"{ratio:.2f}x  (target <= {TARGET_RATIO:g}x: {_verdict(ratio <= TARGET_RATIO)})"),
+        ("peak RssAnon over torch-import baseline",
+         f"{anon:.1f} MiB  (target <= {TARGET_RSS_MB:g} MB: {_verdict(anon <= TARGET_RSS_MB)})"),
+        ("VmHWM over baseline (incl. mapped file pages)", f"{figures['hwm_over_baseline'] / 2**20:.1f} MiB"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
