@@ -236,3 +236,24 @@ def test_zip_without_data_pkl_is_rejected(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("readme.txt", "hello")
     _assert_one_line_error(path, "without data.pkl")
+
+
+def test_float32_fast_path_precision_and_cancellation_guard(tmp_path):
+    generator = torch.Generator().manual_seed(1)
+    tensors = {
+        "big.weight": torch.randn(700, 600, generator=generator) * 0.02,  # float32 reductions
+        "norm.weight": 1.0 + torch.randn(300_000, generator=generator) * 1e-4,  # mean² ≫ var: exact redo
+        "sparse.weight": torch.where(torch.rand(400, 400, generator=generator) < 0.3, 0.0, 1.0),
+    }
+    tensors["sparse.weight"][0, :7] = -0.0
+    path = tmp_path / "big.pth"
+    torch.save(tensors, path)
+    stats = {s.name: s for s in analyze_checkpoint(read_checkpoint(path)).weight_health.tensors}
+    for name, tensor in tensors.items():
+        values = tensor.double().reshape(-1)
+        s = stats[name]
+        assert s.mean == pytest.approx(values.mean().item(), rel=1e-5)
+        assert s.std == pytest.approx(values.std().item(), rel=1e-5)
+        assert s.l2 == pytest.approx(values.norm().item(), rel=1e-6)
+        assert (s.min, s.max) == (values.min().item(), values.max().item())
+        assert s.zero_fraction == (values == 0).double().mean().item()

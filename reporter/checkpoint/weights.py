@@ -1,8 +1,14 @@
-"""Weight health: exact per-tensor statistics in bounded memory, roll-ups, histograms, findings.
+"""Weight health: per-tensor statistics in bounded memory, roll-ups, histograms, findings.
 
 Tensors are read from the read-only file map chunk by chunk (``CHUNK`` elements), so the extra
-process memory is a few chunk-sized temporaries whatever the model size. Sums are accumulated in
-float64; ``std`` is the sample standard deviation (n-1, as ``torch.std``) over finite values.
+process memory is a few reused chunk-sized buffers whatever the model size. ``std`` is the sample
+standard deviation (n-1, as ``torch.std``) over finite values.
+
+Precision: numel, min, max, zero/NaN/Inf counts are exact. Small tensors and non-float32 dtypes are
+summed in float64. float32 chunks of at least ``FAST_MIN`` values are reduced in float32 by torch's
+cascade summation (one pass fewer over the data) and the chunk results accumulated in float64; if a
+tensor's mean² exceeds ``CANCELLATION_LIMIT`` × its variance, it is recomputed in float64. Measured
+against float64 (tests/test_checkpoint_reader.py): relative error of mean, std and L2 below 1e-5.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from reporter.checkpoint.tensors import TensorRef
@@ -19,6 +26,8 @@ from reporter.report.base import Chart, Finding, Series, Severity
 from reporter.report.checkpoint import ModuleRollup, TensorStats, WeightHealth
 
 CHUNK = 1 << 20
+FAST_MIN = 1 << 16  # float32 chunks at least this large use float32 reductions
+CANCELLATION_LIMIT = 100.0
 HISTOGRAM_BINS = 60
 HISTOGRAM_TENSORS = 4  # the largest weight matrices get their own histogram
 EXTREME_RMS = 10.0
@@ -27,7 +36,18 @@ Progress = Callable[[str, float], None]
 
 
 @dataclass
+class _Scratch:
+    """Reused chunk-sized buffers: a fresh 8 MB temporary per chunk costs more in page faults."""
+
+    float64: torch.Tensor = field(default_factory=lambda: torch.empty(CHUNK, dtype=torch.float64))
+    float32: torch.Tensor = field(default_factory=lambda: torch.empty(CHUNK, dtype=torch.float32))
+    bits: np.ndarray = field(default_factory=lambda: np.empty(CHUNK, dtype=np.uint32))
+
+
+@dataclass
 class _Accumulator:
+    scratch: _Scratch
+    fast: bool = True
     numel: int = 0
     finite: int = 0
     total: float = 0.0
@@ -37,13 +57,14 @@ class _Accumulator:
     zeros: int = 0
     nans: int = 0
     infs: int = 0
-    scratch: torch.Tensor = field(default_factory=lambda: torch.empty(CHUNK, dtype=torch.float64))
+    used_float32: bool = False
 
     def add(self, chunk: torch.Tensor) -> None:
         self.numel += chunk.numel()
+        if self.fast and chunk.dtype == torch.float32 and chunk.numel() >= FAST_MIN and self._add_fast(chunk):
+            return
         self.zeros += chunk.numel() - int(torch.count_nonzero(chunk))
-        # one reused float64 buffer: a fresh 8 MB temporary per chunk costs more in page faults
-        values = self.scratch[: chunk.numel()].copy_(chunk)
+        values = self.scratch.float64[: chunk.numel()].copy_(chunk)
         total = float(values.sum())
         if not math.isfinite(total):
             self.nans += int(torch.isnan(values).sum())
@@ -52,12 +73,36 @@ class _Accumulator:
             total = float(values.sum())
         if values.numel() == 0:
             return
-        self.finite += values.numel()
+        self._merge(values.numel(), total, float(torch.dot(values, values)), *torch.aminmax(values))
+
+    def _add_fast(self, chunk: torch.Tensor) -> bool:
+        """float32 reductions straight on the mapped bytes (no conversion pass); False if not finite."""
+        total = float(chunk.sum())
+        # squares then cascade sum: ~1e-7 relative (vector_norm/dot accumulate worse: 2e-5 / 1e-6)
+        squares = float(torch.mul(chunk, chunk, out=self.scratch.float32[: chunk.numel()]).sum())
+        if not (math.isfinite(total) and math.isfinite(squares)):
+            return False
+        # exact zero count (+0.0 and -0.0): the float bits shifted left by one are 0 only for zeros
+        bits = np.left_shift(chunk.numpy().view(np.uint32), 1, out=self.scratch.bits[: chunk.numel()])
+        self.zeros += chunk.numel() - int(np.count_nonzero(bits))
+        self._merge(chunk.numel(), total, squares, *torch.aminmax(chunk))
+        self.used_float32 = True
+        return True
+
+    def _merge(self, count: int, total: float, squares: float, low: torch.Tensor, high: torch.Tensor) -> None:
+        self.finite += count
         self.total += total
-        self.squares += float(torch.dot(values, values))
-        low, high = torch.aminmax(values)
+        self.squares += squares
         self.minimum = min(self.minimum, float(low))
         self.maximum = max(self.maximum, float(high))
+
+    def cancels(self) -> bool:
+        """Whether float32 sums could have lost the variance: mean² much larger than the variance."""
+        if not self.used_float32 or self.finite < 2:
+            return False
+        mean = self.total / self.finite
+        variance = (self.squares - self.total * mean) / (self.finite - 1)
+        return mean * mean > CANCELLATION_LIMIT * max(variance, 0.0)
 
 
 def _chunks(ref: TensorRef) -> Iterable[torch.Tensor]:
@@ -85,12 +130,20 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def tensor_stats(name: str, ref: TensorRef, scratch: torch.Tensor | None = None) -> TensorStats:
-    """Exact statistics of one tensor, computed chunk by chunk."""
-    acc = _Accumulator() if scratch is None else _Accumulator(scratch=scratch)
+def _accumulate(ref: TensorRef, scratch: _Scratch, fast: bool) -> _Accumulator:
+    acc = _Accumulator(scratch, fast)
     if _supported(ref):
         for chunk in _chunks(ref):
             acc.add(chunk)
+    return acc
+
+
+def tensor_stats(name: str, ref: TensorRef, scratch: _Scratch | None = None) -> TensorStats:
+    """Statistics of one tensor, computed chunk by chunk (see the module docstring for precision)."""
+    scratch = scratch or _Scratch()
+    acc = _accumulate(ref, scratch, fast=True)
+    if acc.cancels():
+        acc = _accumulate(ref, scratch, fast=False)
     stats = TensorStats(name=name, dtype=str(ref.dtype).removeprefix("torch."), shape=list(ref.shape),
                         numel=ref.numel, nan_count=acc.nans, inf_count=acc.infs)
     if acc.numel:
@@ -172,7 +225,7 @@ def weight_health(state_dict: Mapping[str, TensorRef], progress: Progress | None
     total_bytes = sum(ref.nbytes for ref in state_dict.values()) or 1
     done = 0
     stats = []
-    scratch = torch.empty(CHUNK, dtype=torch.float64)
+    scratch = _Scratch()
     with _single_thread():
         for name, ref in state_dict.items():
             stats.append(tensor_stats(name, ref, scratch))
