@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from reporter.checkpoint.model_check import model_from_checkpoint
 from reporter.checkpoint.reader import CheckpointFile
 from reporter.checkpoint.sections import (
     config_section,
@@ -23,11 +25,15 @@ Progress = Callable[[str, float], None]
 SECURITY_EXIT_STATUS = 3
 
 
-def analyze_checkpoint(ckpt: CheckpointFile, *, progress: Progress | None = None,
-                       weights: bool = True) -> CheckpointReport:
-    """Build the checkpoint report; weight statistics read tensor data, everything else metadata."""
+def analyze_checkpoint(ckpt: CheckpointFile, *, progress: Progress | None = None, weights: bool = True,
+                       given_config: Mapping[str, Any] | None = None) -> CheckpointReport:
+    """Build the checkpoint report; weight statistics read tensor data, everything else metadata.
+
+    ``given_config`` is the config passed with ``--config`` (it is used instead of the embedded one).
+    """
+    model = model_from_checkpoint(ckpt, given_config)
     health = weight_health(ckpt.state_dict, progress) if weights and ckpt.state_dict else None
-    findings = reading_findings(ckpt)
+    findings = reading_findings(ckpt) + (model.findings if model is not None else [])
     if health is not None:
         findings += health.findings
     if weights:
@@ -35,7 +41,7 @@ def analyze_checkpoint(ckpt: CheckpointFile, *, progress: Progress | None = None
     return CheckpointReport(
         security_findings=security_findings(ckpt),
         file=file_summary(ckpt),  # waits for the background sha256 last, so it overlaps the statistics
-        training=training_state(ckpt), config=config_section(ckpt),
+        training=training_state(ckpt), config=config_section(ckpt), model=model,
         optimizer=optimizer_summary(ckpt), scheduler=scheduler_summary(ckpt),
         early_stopping=early_stopping_summary(ckpt), foreign_globals=foreign_globals(ckpt),
         weight_health=health, findings=findings,

@@ -122,6 +122,19 @@ class WeightHealth(ReportModel):
     findings: list[Finding] = Field(default_factory=list)
 
 
+class ModelFromCheckpoint(ReportModel):
+    """The model a checkpoint was trained with, and how its weights fit that model."""
+
+    source: Literal["embedded-config", "given-config", "inferred", "none"]
+    architecture: str | None = None
+    class_name: str | None = None
+    values: dict[str, Any] = Field(default_factory=dict, description="model: section used to build it")
+    parameters: int | None = Field(default=None, description="exact parameter count of the built model")
+    unrecoverable: list[str] = Field(default_factory=list, description="values the weights cannot tell")
+    assumptions: list[str] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list, description="missing/unexpected keys, shapes")
+
+
 class CheckpointReport(ReportModel):
     """Everything checkpoint mode reports, in the order it is shown (security findings first)."""
 
@@ -129,6 +142,7 @@ class CheckpointReport(ReportModel):
     file: FileSummary
     training: TrainingState | None = None
     config: dict[str, Any] | None = Field(default=None, description="embedded config as plain values")
+    model: ModelFromCheckpoint | None = None
     optimizer: OptimizerSummary | None = None
     scheduler: SchedulerSummary | None = None
     early_stopping: EarlyStoppingSummary | None = None
