@@ -257,3 +257,19 @@ def test_float32_fast_path_precision_and_cancellation_guard(tmp_path):
         assert s.l2 == pytest.approx(values.norm().item(), rel=1e-6)
         assert (s.min, s.max) == (values.min().item(), values.max().item())
         assert s.zero_fraction == (values == 0).double().mean().item()
+
+
+def test_adam_family_without_decoupled_key_uses_the_embedded_config():
+    from reporter.checkpoint.sections import infer_optimizer_type
+
+    group = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01, "amsgrad": False}
+    states = [{"step": 1, "exp_avg": None, "exp_avg_sq": None}]
+    assert infer_optimizer_type([group], states, "Adam")[0] == "Adam"
+    assert infer_optimizer_type([group], states, None)[0] == "AdamW"
+    assert infer_optimizer_type([{**group, "decoupled_weight_decay": False}], states, "AdamW")[0] == "Adam"
+
+
+def test_presized_bytes_in_a_pickle_are_refused(tmp_path):
+    path = tmp_path / "huge.pkl"
+    path.write_bytes(b"\x80\x02c__builtin__\nbytearray\nJ\x00\x00\x00\x7f\x85R.")
+    _assert_one_line_error(path, "pre-sized bytearray")

@@ -37,6 +37,11 @@ def model_from_checkpoint(ckpt: CheckpointFile, given_config: Mapping[str, Any] 
     if not shapes:
         return None
     findings: list[Finding] = []
+    if all(key.startswith("module.") for key in shapes):  # saved from a DataParallel wrapper
+        shapes = {key.removeprefix("module."): shape for key, shape in shapes.items()}
+        findings.append(Finding(severity=Severity.info, code="checkpoint.module-prefix",
+                                message="state_dict keys carry a DataParallel 'module.' prefix; "
+                                        "compared without it"))
     assumptions: list[str] = []
     unrecoverable: list[str] = []
     inferred = _try_infer(shapes, findings)

@@ -85,14 +85,22 @@ def config_section(ckpt: CheckpointFile) -> dict[str, Any] | None:
     return _jsonable(ckpt.config) if ckpt.config is not None else None
 
 
-def infer_optimizer_type(groups: list[dict], states: list[dict]) -> tuple[str, str]:
-    """Name the optimizer from param-group and state keys (no class is stored in a state_dict)."""
+def infer_optimizer_type(groups: list[dict], states: list[dict], configured: str | None = None,
+                         ) -> tuple[str, str]:
+    """Name the optimizer from param-group and state keys (no class is stored in a state_dict).
+
+    ``configured`` is the embedded config's ``training.optimizer``; it only decides Adam vs AdamW
+    when the keys cannot (torch before ``decoupled_weight_decay`` was added to the param groups).
+    """
     group = groups[0] if groups else {}
     state_keys = set().union(*(s.keys() for s in states)) if states else set()
     if "exp_avg" in state_keys or "betas" in group:
         if "decoupled_weight_decay" in group:
             name = "AdamW" if group["decoupled_weight_decay"] else "Adam"
             return name, f"betas + decoupled_weight_decay={group['decoupled_weight_decay']} (torch >= 2.x)"
+        if configured in ("Adam", "AdamW"):
+            return configured, ("Adam-family state without decoupled_weight_decay key (older torch); "
+                                f"type from the embedded config training.optimizer={configured!r}")
         if "amsgrad" in group:
             guess = "AdamW" if (_number(group.get("weight_decay")) or 0) > 0 else "Adam"
             return guess, ("Adam-family state (exp_avg/exp_avg_sq) without decoupled_weight_decay key: "
@@ -114,7 +122,9 @@ def optimizer_summary(ckpt: CheckpointFile) -> OptimizerSummary | None:
     groups = [g for g in opt.get("param_groups") or [] if isinstance(g, dict)]
     state = opt.get("state") if isinstance(opt.get("state"), dict) else {}
     states = [s for s in state.values() if isinstance(s, dict)]
-    kind, evidence = infer_optimizer_type(groups, states)
+    training = (ckpt.config or {}).get("training")
+    configured = training.get("optimizer") if isinstance(training, dict) else None
+    kind, evidence = infer_optimizer_type(groups, states, configured if isinstance(configured, str) else None)
     tensors = [ref for _, ref in iter_tensors(state)]
     steps = [_step_value(s.get("step")) for s in states if "step" in s]
     steps = [s for s in steps if s is not None]

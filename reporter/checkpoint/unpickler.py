@@ -44,8 +44,19 @@ DANGEROUS_NAMES = {
     "breakpoint", "remove", "unlink", "rmtree", "rmdir", "kill", "fork", "execv", "execve",
     "execl", "execvp", "startfile", "attrgetter", "methodcaller", "partial", "reduce",
 }
-SAFE_BUILTINS = {"set": set, "frozenset": frozenset, "bytearray": bytearray, "complex": complex,
-                 "slice": slice, "range": range, "bytes": bytes}
+def _sized(kind: type) -> Any:
+    """``bytes``/``bytearray`` that refuse an integer size (a pickle could ask for terabytes)."""
+
+    def build(*args: Any) -> Any:
+        if args and isinstance(args[0], int):
+            raise pickle.UnpicklingError(f"pickle asks for a pre-sized {kind.__name__}")
+        return kind(*args)
+
+    return build
+
+
+SAFE_BUILTINS = {"set": set, "frozenset": frozenset, "bytearray": _sized(bytearray), "complex": complex,
+                 "slice": slice, "range": range, "bytes": _sized(bytes)}
 PATH_CLASSES = {"PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath", "Path", "PurePath"}
 _SIMPLE_DTYPE = re.compile(r"^[<>|=]?[biufcmMSUV?][0-9]*$")
 _REPR_LIMIT = 200
