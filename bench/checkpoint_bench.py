@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -90,9 +91,14 @@ def create_checkpoint(folder: Path) -> Path:
         @dataclass
         class ModelConfig:
             architecture: str = "dit"
+            seq_len: int = 5160
             hidden: int = 984
             depth: int = 6
             heads: int = 8
+            fusion: str = "SUM"
+            t_embed_dim: int = 128
+            label_dim: int = 6
+            mlp_ratio: float = 4.0
         @dataclass
         class TrainingConfig:
             learning_rate: float = 2e-4
@@ -150,6 +156,11 @@ def _status(field: str) -> int:
     raise KeyError(field)
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(path: str, out: str) -> None:
     """Runs in a fresh interpreter: baseline after imports, then the measured command."""
     import torch  # noqa: F401 - the baseline includes torch and the reporter
@@ -170,13 +181,13 @@ def child(path: str, out: str) -> None:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
     measured_command(path, out)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
     done.set()
     sampler.join()
     peak[0] = max(peak[0], _status("RssAnon"))
-    print(json.dumps({"wall_s": wall, "peak_anon_over_baseline": peak[0] - baseline_anon,
+    print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_anon_over_baseline": peak[0] - baseline_anon,
                       "hwm_over_baseline": _status("VmHWM") - baseline_rss,
                       "baseline_anon": baseline_anon}))
 
@@ -286,6 +297,8 @@ def _print_table(path: Path, runs: list[dict], report: dict) -> None:
                                                    f"{os.cpu_count()} CPUs"),
         ("cat file > /dev/null (warm, median)", f"{cat:.3f} s"),
         ("full report wall (read + sections + weight stats + sha256 + JSON)", f"{wall:.3f} s"),
+        ("CPU time of the measured command, all threads (median)",
+         f"{statistics.median(r.get('cpu_s', float('nan')) for r in runs):.3f} s"),
         ("wall / cat (median of per-run ratios; all: "
          + ", ".join(f"{r:.2f}" for r in ratios) + ")",
          f"{ratio:.2f}x  (target <= {TARGET_RATIO:g}x: {_verdict(ratio <= TARGET_RATIO)})"),
