@@ -273,3 +273,9 @@ def test_presized_bytes_in_a_pickle_are_refused(tmp_path):
     path = tmp_path / "huge.pkl"
     path.write_bytes(b"\x80\x02c__builtin__\nbytearray\nJ\x00\x00\x00\x7f\x85R.")
     _assert_one_line_error(path, "pre-sized bytearray")
+
+
+def test_torchscript_archive_is_not_taken_for_a_checkpoint(tmp_path):
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 3)), str(path))
+    _assert_one_line_error(path, "TorchScript")

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 import torch
 
+from reporter.checkpoint.structure import iter_tensors
 from reporter.checkpoint.tensors import FileBytes, StorageRef, TensorRef
 from reporter.checkpoint.unpickler import GlobalRecord, SafeUnpickler
 
@@ -92,6 +93,8 @@ def load_zip(path: str) -> Loaded:
         if not pickles:
             raise FormatError("zip file without data.pkl (not a torch checkpoint)")
         prefix = pickles[0][: -len("data.pkl")]
+        if f"{prefix}constants.pkl" in names or any(n.startswith(f"{prefix}code/") for n in names):
+            raise FormatError("TorchScript archive (torch.jit.save), not a training checkpoint or state_dict")
         infos = {info.filename: info for info in archive.infolist()}
         registry: dict[str, GlobalRecord] = {}
         storages: dict[str, StorageRef] = {}
@@ -211,11 +214,5 @@ def _contiguous_strides(shape: tuple[int, ...]) -> list[int]:
 
 def attach(loaded: Loaded, source: FileBytes) -> None:
     """Let every tensor reference read its data from the one shared file map."""
-    _walk_tensors(loaded.obj, lambda ref: setattr(ref, "_source", source))
-
-
-def _walk_tensors(obj: Any, visit: Callable[[TensorRef], None]) -> None:
-    from reporter.checkpoint.structure import iter_tensors
-
-    for _, ref in iter_tensors(obj):
-        visit(ref)
+    for _, ref in iter_tensors(loaded.obj):
+        ref._source = source

@@ -128,6 +128,8 @@ def to_plain(obj: Any, depth: int = 0) -> Any:
         return tuple(to_plain(v, depth + 1) for v in obj)
     if isinstance(obj, (list, set, frozenset)):
         return [to_plain(v, depth + 1) for v in obj]
+    if isinstance(obj, type) and issubclass(obj, StandIn):  # a class itself stored as a value
+        return f"<class {obj._record.name}>"
     if isinstance(obj, NumpyArray):
         return obj.value.tolist() if obj.value is not None and obj.value.size <= 10_000 else "<numpy array>"
     if isinstance(obj, NumpyDtype):
