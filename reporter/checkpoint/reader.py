@@ -120,7 +120,11 @@ class CheckpointFile:
 
 
 def read_checkpoint(path: str | os.PathLike[str], *, progress: Progress | None = None) -> CheckpointFile:
-    """Read a checkpoint of any supported format; raise :class:`InputError` for unusable input."""
+    """Read a checkpoint of any supported format; raise :class:`InputError` for unusable input.
+
+    ``progress(stage, fraction)`` is called for the pickle read and, from the hashing thread, for the
+    sha256 (so it must be thread-safe). Nothing from the file is executed; see ``unpickler``.
+    """
     path = os.fspath(path)
     size = _check_file(path)
     with open(path, "rb") as stream:

@@ -148,4 +148,7 @@ class CheckpointReport(ReportModel):
     early_stopping: EarlyStoppingSummary | None = None
     foreign_globals: list[ForeignGlobal] = Field(default_factory=list)
     weight_health: WeightHealth | None = None
-    findings: list[Finding] = Field(default_factory=list)
+    findings: list[Finding] = Field(
+        default_factory=list,
+        description="every non-security finding (reading, model check, weights, optimizer state); "
+                    "model and weight_health also keep their own for context")
