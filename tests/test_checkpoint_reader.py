@@ -279,3 +279,14 @@ def test_torchscript_archive_is_not_taken_for_a_checkpoint(tmp_path):
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 3)), str(path))
     _assert_one_line_error(path, "TorchScript")
+
+
+def test_progress_is_reported_for_each_long_stage(tmp_path):
+    path, _ = trainer_checkpoint(tmp_path)
+    seen: dict[str, list[float]] = {}
+    report_progress = lambda stage, fraction: seen.setdefault(stage, []).append(fraction)  # noqa: E731
+    ckpt = read_checkpoint(path, progress=report_progress)
+    analyze_checkpoint(ckpt, progress=report_progress)
+    assert set(seen) == {"reading pickle", "sha256", "weight statistics", "optimizer state check"}
+    for fractions in seen.values():
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0

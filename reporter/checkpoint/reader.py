@@ -67,6 +67,8 @@ class _Sha256:
             self._error = exc
             return
         self._digest = digest.hexdigest()
+        if progress is not None:
+            progress("sha256", 1.0)
 
     def result(self) -> str:
         self._thread.join()
