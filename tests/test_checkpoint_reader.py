@@ -290,3 +290,43 @@ def test_progress_is_reported_for_each_long_stage(tmp_path):
     assert set(seen) == {"reading pickle", "sha256", "weight statistics", "optimizer state check"}
     for fractions in seen.values():
         assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+class _FakeStorage:
+    """Pickles as a persistent storage id (as torch.save writes it) for hand-made archives."""
+
+
+class _TensorOf:
+    def __init__(self, storage, offset, size, stride):
+        self.args = (storage, offset, size, stride, False, __import__("collections").OrderedDict())
+
+    def __reduce__(self):
+        return torch._utils._rebuild_tensor_v2, self.args
+
+
+def _hand_made_zip(path, obj, storage_bytes):
+    import io
+
+    class Writer(pickle.Pickler):
+        def persistent_id(self, item):
+            if isinstance(item, _FakeStorage):
+                return ("storage", torch.FloatStorage, "0", "cpu", len(storage_bytes) // 4)
+            return None
+
+    buffer = io.BytesIO()
+    Writer(buffer, protocol=2).dump(obj)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", buffer.getvalue())
+        archive.writestr("archive/data/0", storage_bytes)
+
+
+def test_tensor_reaching_past_its_storage_is_a_corrupt_file(tmp_path):
+    storage = _FakeStorage()
+    good = tmp_path / "good.pt"
+    _hand_made_zip(good, {"w": _TensorOf(storage, 1, (3,), (1,))}, np.arange(4, dtype=np.float32).tobytes())
+    assert read_checkpoint(good).state_dict["w"].load().tolist() == [1.0, 2.0, 3.0]
+    for offset, size, stride in ((2, (3,), (1,)), (0, (2, 3), (3, 1)), (0, (2,), (-1,))):
+        bad = tmp_path / f"bad{offset}{len(size)}{stride[0]}.pt"
+        _hand_made_zip(bad, {"w": _TensorOf(storage, offset, size, stride)},
+                       np.arange(4, dtype=np.float32).tobytes())
+        _assert_one_line_error(bad, "not a readable torch-zip checkpoint")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import pickle
 import struct
 import zipfile
@@ -155,6 +156,8 @@ def load_legacy(path: str, size: int) -> Loaded:
             storage = storages.get(str(key))
             element = storage.nbytes // storage.numel if storage and storage.numel else 1
             if storage is not None:
+                if numel < storage.numel:
+                    raise FormatError(f"legacy storage {key} holds fewer values than its tensors need")
                 storage.offset = position + 8
             position += 8 + numel * element
         if position > size:
@@ -196,6 +199,8 @@ def load_safetensors(path: str, size: int) -> Loaded:
         if base + end > size:
             raise FormatError(f"safetensors file is truncated (tensor {name!r} runs past the end)")
         element = torch.empty((), dtype=dtype).element_size()
+        if begin < 0 or end - begin != math.prod(shape) * element:
+            raise FormatError(f"safetensors entry {name!r}: byte range does not match its shape")
         storage = StorageRef(name, dtype, (end - begin) // element, offset=base + begin)
         storages[name] = storage
         stride = tuple(_contiguous_strides(shape))

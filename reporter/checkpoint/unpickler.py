@@ -230,18 +230,35 @@ def _as_path(*parts: Any) -> str:
 
 
 def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, *rest: Any) -> TensorRef:
-    if not isinstance(storage, StorageRef):
-        raise pickle.UnpicklingError("tensor rebuild without a storage reference")
-    dtype = storage.dtype
-    return TensorRef(storage, int(storage_offset), tuple(int(s) for s in size),
-                     tuple(int(s) for s in stride), dtype)
+    return _checked_tensor(storage, storage_offset, size, stride, None)
 
 
 def _rebuild_tensor_v3(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any,
                        hooks: Any, dtype: Any, *rest: Any) -> TensorRef:
-    ref = _rebuild_tensor(storage, storage_offset, size, stride)
-    if isinstance(dtype, torch.dtype):
-        ref.dtype = dtype
+    return _checked_tensor(storage, storage_offset, size, stride, dtype if isinstance(dtype, torch.dtype)
+                           else None)
+
+
+def _checked_tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: torch.dtype | None,
+                    ) -> TensorRef:
+    """A tensor reference whose every element lies inside its storage (else the file is corrupt)."""
+    if not isinstance(storage, StorageRef):
+        raise pickle.UnpicklingError("tensor rebuild without a storage reference")
+    try:
+        shape = tuple(int(s) for s in size)
+        strides = tuple(int(s) for s in stride)
+        start = int(offset)
+    except (TypeError, ValueError):
+        raise pickle.UnpicklingError("tensor with a malformed shape, stride or offset") from None
+    dtype = dtype or storage.dtype
+    if len(shape) != len(strides) or start < 0 or any(s < 0 for s in shape + strides):
+        raise pickle.UnpicklingError("tensor with a malformed shape, stride or offset")
+    ref = TensorRef(storage, start, shape, strides, dtype)
+    if ref.numel:
+        last = start + sum((n - 1) * st for n, st in zip(shape, strides, strict=True))
+        element = ref.nbytes // ref.numel
+        if (last + 1) * element > storage.nbytes:
+            raise pickle.UnpicklingError("tensor extends past the end of its storage")
     return ref
 
 
