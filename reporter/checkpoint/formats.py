@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import pickle
 import struct
 import zipfile
@@ -100,6 +101,7 @@ def load_zip(path: str) -> Loaded:
         registry: dict[str, GlobalRecord] = {}
         storages: dict[str, StorageRef] = {}
         raw = open(path, "rb")  # noqa: SIM115 - closed below
+        file_size = os.fstat(raw.fileno()).st_size
         try:
             def factory(key: str, dtype: torch.dtype, numel: int) -> StorageRef:
                 info = infos.get(f"{prefix}data/{key}")
@@ -115,6 +117,8 @@ def load_zip(path: str) -> Loaded:
                         raise pickle.UnpicklingError(f"storage {key} has a corrupt zip header")
                     name_len, extra_len = struct.unpack("<HH", header[26:30])
                     storage.offset = info.header_offset + 30 + name_len + extra_len
+                    if storage.offset + storage.nbytes > file_size:
+                        raise pickle.UnpicklingError(f"storage {key} runs past the end of the file")
                 else:
                     storage.data = archive.read(info)
                 return storage
