@@ -1,0 +1,53 @@
+"""``analyze_checkpoint``: every checkpoint report section from one :class:`CheckpointFile`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reporter.checkpoint.model_check import model_from_checkpoint
+from reporter.checkpoint.reader import CheckpointFile
+from reporter.checkpoint.sections import (
+    config_section,
+    early_stopping_summary,
+    file_summary,
+    foreign_globals,
+    optimizer_summary,
+    reading_findings,
+    scheduler_summary,
+    security_findings,
+    training_state,
+)
+from reporter.checkpoint.weights import optimizer_state_findings, weight_health
+from reporter.report.checkpoint import CheckpointReport
+
+Progress = Callable[[str, float], None]
+SECURITY_EXIT_STATUS = 3
+
+
+def analyze_checkpoint(ckpt: CheckpointFile, *, progress: Progress | None = None, weights: bool = True,
+                       given_config: Mapping[str, Any] | None = None) -> CheckpointReport:
+    """Build the checkpoint report; weight statistics read tensor data, everything else metadata.
+
+    ``given_config`` is the config passed with ``--config`` (it is used instead of the embedded one).
+    """
+    model = model_from_checkpoint(ckpt, given_config)
+    health = weight_health(ckpt.state_dict, progress) if weights and ckpt.state_dict else None
+    findings = reading_findings(ckpt) + (model.findings if model is not None else [])
+    if health is not None:
+        findings += health.findings
+    if weights:
+        findings += optimizer_state_findings(ckpt.optimizer, list(ckpt.state_dict), progress)
+    return CheckpointReport(
+        security_findings=security_findings(ckpt),
+        file=file_summary(ckpt),  # waits for the background sha256 last, so it overlaps the statistics
+        training=training_state(ckpt), config=config_section(ckpt), model=model,
+        optimizer=optimizer_summary(ckpt), scheduler=scheduler_summary(ckpt),
+        early_stopping=early_stopping_summary(ckpt), foreign_globals=foreign_globals(ckpt),
+        weight_health=health, findings=findings,
+    )
+
+
+def exit_status(report: CheckpointReport) -> int:
+    """3 when the file tried to run code (the report is still written), otherwise 0."""
+    return SECURITY_EXIT_STATUS if report.security_findings else 0

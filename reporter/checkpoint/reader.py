@@ -1,0 +1,281 @@
+"""``read_checkpoint``: open any GENESIS checkpoint without executing anything from it.
+
+The reader detects the container format, unpickles with :class:`SafeUnpickler` (stand-ins for every
+foreign global, refused recorders for code-running callables), keeps tensors as memory-mappable
+references and hashes the file in a background thread so the hash overlaps the analysis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reporter.checkpoint.formats import (
+    FormatError,
+    Loaded,
+    attach,
+    detect_format,
+    load_legacy,
+    load_raw_pickle,
+    load_safetensors,
+    load_zip,
+)
+from reporter.checkpoint.structure import (
+    is_module,
+    iter_tensors,
+    max_depth,
+    module_classes,
+    module_state_dict,
+    to_plain,
+)
+from reporter.checkpoint.tensors import FileBytes, StorageRef, TensorRef
+from reporter.checkpoint.unpickler import GlobalRecord
+from reporter.errors import InputError
+
+Progress = Callable[[str, float], None]
+TRAINER_KEYS = ("epoch", "global_step", "model_state_dict", "optimizer_state_dict", "best_loss")
+_MODEL_KEYS = ("model_state_dict", "state_dict", "model")
+_HASH_BLOCK = 8 << 20
+
+
+class _Sha256:
+    """Streams the file through sha256 on a background thread (hashlib releases the GIL)."""
+
+    def __init__(self, path: str, size: int, progress: Progress | None) -> None:
+        self._digest: str | None = None
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, args=(path, size, progress), daemon=True)
+        self._thread.start()
+
+    def _run(self, path: str, size: int, progress: Progress | None) -> None:
+        digest = hashlib.sha256()
+        buffer = bytearray(_HASH_BLOCK)
+        view = memoryview(buffer)
+        done = 0
+        try:
+            with open(path, "rb", buffering=0) as stream:
+                while count := stream.readinto(buffer):
+                    digest.update(view[:count])
+                    done += count
+                    if progress is not None and size and done % (16 * _HASH_BLOCK) < _HASH_BLOCK:
+                        progress("sha256", done / size)
+        except OSError as exc:
+            self._error = exc
+            return
+        self._digest = digest.hexdigest()
+        if progress is not None:
+            progress("sha256", 1.0)
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise InputError(f"file could not be read while hashing ({self._error.strerror})")
+        assert self._digest is not None
+        return self._digest
+
+
+@dataclass
+class CheckpointFile:
+    """Everything read from a checkpoint file, as plain Python values and lazy tensor references."""
+
+    path: str
+    format: str  # torch-zip | torch-legacy | safetensors | pickle
+    size_bytes: int
+    structure: str  # trainer-checkpoint | state-dict | module | tensors | none
+    top_level: dict[str, str]  # top-level key -> short type description
+    state_dict: dict[str, TensorRef]
+    optimizer: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
+    early_stopping: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    checkpoint_metadata: dict[str, Any] | None = None
+    training: dict[str, Any] = field(default_factory=dict)  # epoch, global_step, best_loss, suffix
+    foreign_globals: list[GlobalRecord] = field(default_factory=list)
+    module_class: str | None = None
+    module_classes: list[str] = field(default_factory=list)
+    storages: dict[str, StorageRef] = field(default_factory=dict)
+    storage_sections: dict[str, str] = field(default_factory=dict)  # storage key -> section name
+    read_problems: list[str] = field(default_factory=list)  # parts that could not be read
+    safetensors_metadata: dict[str, str] | None = None
+    raw: Any = field(default=None, repr=False)
+    _hash: _Sha256 | None = field(default=None, repr=False)
+    _sha256: str | None = field(default=None, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None and self._hash is not None:
+            self._sha256 = self._hash.result()
+        return self._sha256 or ""
+
+    @property
+    def refused(self) -> list[GlobalRecord]:
+        return [g for g in self.foreign_globals if g.kind == "refused-callable"]
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Parameter/buffer shapes of the model state_dict (no tensor data touched)."""
+        return {name: ref.shape for name, ref in self.state_dict.items()}
+
+
+def read_checkpoint(path: str | os.PathLike[str], *, progress: Progress | None = None) -> CheckpointFile:
+    """Read a checkpoint of any supported format; raise :class:`InputError` for unusable input.
+
+    ``progress(stage, fraction)`` is called for the pickle read and, from the hashing thread, for the
+    sha256 (so it must be thread-safe). Nothing from the file is executed; see ``unpickler``.
+    """
+    path = os.fspath(path)
+    size = _check_file(path)
+    with open(path, "rb") as stream:
+        head = stream.read(64)
+    kind = detect_format(head)
+    if kind == "unknown":
+        raise InputError("not a checkpoint: unrecognised bytes (not torch zip/legacy, safetensors or pickle)",
+                         path)
+    hasher = _Sha256(path, size, progress)
+    if progress is not None:
+        progress("reading pickle", 0.0)
+    try:
+        loaded = _load(kind, path, size)
+    except FormatError as exc:
+        raise InputError(f"not a readable {kind} checkpoint: {exc}", path) from None
+    except OSError as exc:
+        raise InputError(f"could not be read ({exc.strerror})", path) from None
+    attach(loaded, FileBytes(path))
+    checkpoint = _interpret(loaded, path, size)
+    checkpoint._hash = hasher
+    if progress is not None:
+        progress("reading pickle", 1.0)
+    return checkpoint
+
+
+def _check_file(path: str) -> int:
+    if not os.path.exists(path):
+        raise InputError("file does not exist", path)
+    if os.path.isdir(path):
+        raise InputError("is a directory, not a checkpoint file", path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot be opened ({exc.strerror})", path) from None
+    if size == 0:
+        raise InputError("file is empty", path)
+    return size
+
+
+def _load(kind: str, path: str, size: int) -> Loaded:
+    if kind == "torch-zip":
+        return load_zip(path)
+    if kind == "torch-legacy":
+        return load_legacy(path, size)
+    if kind == "safetensors":
+        return load_safetensors(path, size)
+    return load_raw_pickle(path)
+
+
+def _interpret(loaded: Loaded, path: str, size: int) -> CheckpointFile:
+    obj = loaded.obj
+    records = list(loaded.registry.values())
+    problems = [loaded.load_error] if loaded.load_error else []
+    depth = max_depth(obj)
+    if depth >= 200:
+        problems.append("objects nested deeper than 200 levels were not inspected")
+    checkpoint = CheckpointFile(
+        path=path, format=loaded.format, size_bytes=size, structure="none", top_level=_describe_top(obj),
+        state_dict={}, foreign_globals=records, storages=loaded.storages, read_problems=problems,
+        safetensors_metadata=loaded.safetensors_metadata, raw=obj,
+    )
+    if is_module(obj):
+        _read_module(checkpoint, obj)
+    elif isinstance(obj, dict) and "model_state_dict" in obj:
+        _read_trainer(checkpoint, obj)
+    elif isinstance(obj, dict) and obj and all(isinstance(v, TensorRef) for v in obj.values()):
+        checkpoint.structure = "state-dict"
+        checkpoint.state_dict = {str(k): v for k, v in obj.items()}
+    elif isinstance(obj, dict) and any(isinstance(obj.get(k), dict) for k in _MODEL_KEYS[1:]):
+        key = next(k for k in _MODEL_KEYS[1:] if isinstance(obj.get(k), dict))
+        checkpoint.structure = "state-dict"
+        checkpoint.state_dict = dict(iter_tensors(obj[key]))
+    else:
+        tensors = dict(iter_tensors(obj))
+        if tensors:
+            checkpoint.structure = "tensors"
+            checkpoint.state_dict = tensors
+        elif not checkpoint.refused and not problems:
+            raise InputError(f"not a checkpoint: the pickle holds no tensors ({_type_name(obj)})", path)
+    _mark_module_classes(checkpoint)
+    checkpoint.storage_sections = _storage_sections(obj, checkpoint)
+    return checkpoint
+
+
+def _read_module(checkpoint: CheckpointFile, module: Any) -> None:
+    checkpoint.structure = "module"
+    checkpoint.module_class = module.origin
+    checkpoint.module_classes = sorted(module_classes(module))
+    checkpoint.state_dict = module_state_dict(module)
+
+
+def _read_trainer(checkpoint: CheckpointFile, obj: dict) -> None:
+    checkpoint.structure = "trainer-checkpoint"
+    model = obj.get("model_state_dict")
+    if is_module(model):
+        checkpoint.module_class = model.origin
+        checkpoint.state_dict = module_state_dict(model)
+    elif isinstance(model, dict):
+        checkpoint.state_dict = {str(k): v for k, v in model.items() if isinstance(v, TensorRef)}
+    sections = {"optimizer": "optimizer_state_dict", "scheduler": "scheduler_state_dict",
+                "early_stopping": "early_stopping_state_dict", "metrics": "metrics", "config": "config",
+                "checkpoint_metadata": "checkpoint_metadata"}
+    for attribute, key in sections.items():
+        value = to_plain(obj.get(key)) if key in obj else None
+        if value is not None and not isinstance(value, dict):
+            value = {"value": value}
+        setattr(checkpoint, attribute, value)
+    for key in ("epoch", "global_step", "best_loss", "suffix"):
+        if key in obj:
+            checkpoint.training[key] = to_plain(obj[key])
+
+
+def _mark_module_classes(checkpoint: CheckpointFile) -> None:
+    classes = set(checkpoint.module_classes)
+    if checkpoint.module_class:
+        classes.add(checkpoint.module_class)
+    for record in checkpoint.foreign_globals:
+        if record.name in classes and record.kind == "data-holder":
+            record.kind = "module-class"
+
+
+def _storage_sections(obj: Any, checkpoint: CheckpointFile) -> dict[str, str]:
+    """Which report section owns each storage (first claim wins: model, optimizer, early stopping)."""
+    owners: dict[str, str] = {}
+    for ref in checkpoint.state_dict.values():
+        owners.setdefault(ref.storage.key, "model")
+    if isinstance(obj, dict):
+        for key, section in (("optimizer_state_dict", "optimizer"),
+                             ("early_stopping_state_dict", "early-stopping copy")):
+            for _, ref in iter_tensors(obj.get(key)):
+                owners.setdefault(ref.storage.key, section)
+    for _, ref in iter_tensors(obj):
+        owners.setdefault(ref.storage.key, "other")
+    return owners
+
+
+def _describe_top(obj: Any) -> dict[str, str]:
+    if isinstance(obj, dict):
+        return {str(k): _type_name(v) for k, v in list(obj.items())[:200]}
+    return {"<object>": _type_name(obj)}
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, TensorRef):
+        return f"tensor{list(value.shape)} {str(value.dtype).removeprefix('torch.')}"
+    if hasattr(value, "origin") and not isinstance(value, type):
+        return value.origin
+    if isinstance(value, (dict, list, tuple)):
+        return f"{type(value).__name__}[{len(value)}]"
+    return type(value).__name__

@@ -1,0 +1,86 @@
+"""The model behind a checkpoint: embedded config, given config, or inferred from the weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from test_checkpoint_helpers import forget_module, load_config_module
+
+from reporter.checkpoint import read_checkpoint
+from reporter.checkpoint.analyze import analyze_checkpoint
+from reporter.checkpoint.compare import compare_state_dict
+from reporter.models.registry import build_model
+
+DEFAULT_YAML_MODEL = {"architecture": "dit", "hidden": 16, "depth": 3, "heads": 8, "fusion": "SUM"}
+
+
+def _genesis_checkpoint(tmp_path, state_dict, with_config=True):
+    config, folder = load_config_module(tmp_path)
+    ckpt = {"epoch": 0, "global_step": 10, "model_state_dict": state_dict,
+            "optimizer_state_dict": {"state": {}, "param_groups": []}, "best_loss": np.float64(1.0)}
+    if with_config:
+        ckpt["config"] = {"model": config.ModelConfig(hidden=16, depth=3, heads=8, fusion="SUM"),
+                          "training": config.TrainingConfig()}
+    path = tmp_path / "ckpt.pt"
+    torch.save(ckpt, path)
+    forget_module("config", folder)
+    return path
+
+
+def test_model_built_from_embedded_config_has_exact_parameter_count(tmp_path):
+    model = build_model(DEFAULT_YAML_MODEL)
+    path = _genesis_checkpoint(tmp_path, model.state_dict())
+    report = analyze_checkpoint(read_checkpoint(path), weights=False)
+    assert report.model.source == "embedded-config"
+    assert report.model.class_name == "PMTDit"
+    assert report.model.parameters == 98_648
+    assert report.model.findings == []
+    assert any("pos_embedding" in a for a in report.model.assumptions)
+
+
+def test_model_inferred_from_bare_state_dict_lists_what_is_unknown(tmp_path):
+    model = build_model({**DEFAULT_YAML_MODEL, "pos_embedding": False})
+    path = tmp_path / "bare.pth"
+    torch.save(model.state_dict(), path)
+    report = analyze_checkpoint(read_checkpoint(path), weights=False)
+    info = report.model
+    assert info.source == "inferred" and info.parameters == 16_088 and info.findings == []
+    assert info.values["hidden"] == 16 and info.values["depth"] == 3 and info.values["fusion"] == "SUM"
+    assert {"heads", "dropout", "seq_len"} <= set(info.unrecoverable)
+    assert any(a.startswith("heads:") for a in info.assumptions)
+    assert info.values["affine_scales"] == [100.0, 10.0, 600.0, 550.0, 550.0]
+
+
+def test_missing_unexpected_and_mismatched_keys_are_findings(tmp_path):
+    state = build_model(DEFAULT_YAML_MODEL).state_dict()
+    del state["out_proj.bias"]
+    state["extra.weight"] = torch.zeros(3)
+    state["ln_out.weight"] = torch.ones(17)
+    path = _genesis_checkpoint(tmp_path, state)
+    report = analyze_checkpoint(read_checkpoint(path), weights=False)
+    codes = {(f.code, f.where) for f in report.model.findings}
+    assert codes == {("weights.missing-key", "out_proj.bias"), ("weights.unexpected-key", "extra.weight"),
+                     ("weights.shape-mismatch", "ln_out.weight")}
+
+
+def test_given_config_wins_and_differences_are_listed(tmp_path):
+    model = build_model(DEFAULT_YAML_MODEL)
+    path = _genesis_checkpoint(tmp_path, model.state_dict())
+    given = {"model": {**DEFAULT_YAML_MODEL, "hidden": 32, "dropout": 0.1},
+             "training": {"learning_rate": 2e-4, "num_epochs": 100, "optimizer": "AdamW",
+                          "scheduler": "plateau"}}
+    report = analyze_checkpoint(read_checkpoint(path), weights=False, given_config=given)
+    info = report.model
+    assert info.source == "given-config"
+    differs = {f.where for f in info.findings if f.code == "config.differs-from-checkpoint"}
+    assert differs == {"model.hidden"}
+    assert any(f.code == "weights.shape-mismatch" for f in info.findings)
+
+
+def test_compare_state_dict_on_meta_model():
+    with torch.device("meta"):
+        model = torch.nn.Linear(3, 2)
+    assert compare_state_dict(model, {"weight": (2, 3), "bias": (2,)}) == []
+    found = compare_state_dict(model, {"weight": (2, 4)})
+    assert [(f.code, f.where) for f in found] == [("weights.missing-key", "bias"),
+                                                  ("weights.shape-mismatch", "weight")]
