@@ -74,21 +74,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from reporter.pipeline import ReportOptions, config_report, model_class_report
+    from reporter.pipeline import ReportOptions, checkpoint_report, config_report, model_class_report
     from reporter.render import format_for_path, render
 
     if args.schema:
         import json
 
-        from reporter.report.model import Report
+        from reporter.report.schema import report_json_schema
 
-        print(json.dumps(Report.model_json_schema(), indent=2))
+        print(json.dumps(report_json_schema(), indent=2))
         return EXIT_OK
     if not args.config and not args.checkpoint and not args.model_class:
         raise InputError("nothing to report on: give --config YAML, --checkpoint FILE or --model-class")
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
     options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class)
-    report = config_report(args.config, options) if args.config else model_class_report(options)
+    if args.checkpoint:
+        report = checkpoint_report(args.checkpoint, options, config_path=args.config, progress=_progress_printer())
+    elif args.config:
+        report = config_report(args.config, options)
+    else:
+        report = model_class_report(options)
 
     from reporter.output import write_rendered
 
@@ -102,4 +107,25 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(render(report, fmt, verbose=args.verbose).text)
     for path, _ in outputs:
         print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+    if any(f.severity == "security" for f in report.findings):
+        print("genesis-report: security: the checkpoint asks to run code when loaded (nothing was run); "
+              "see the report's security findings", file=sys.stderr)
+        return EXIT_SECURITY
     return EXIT_OK
+
+
+def _progress_printer():
+    """Progress on stderr for long work (weight statistics of large files), only on a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    shown: dict[str, int] = {}
+
+    def progress(label: str, fraction: float) -> None:
+        percent = int(fraction * 100)
+        if shown.get(label) == percent:
+            return
+        shown[label] = percent
+        end = "\n" if percent >= 100 else ""
+        print(f"\r{label}: {percent:3d}%", end=end, file=sys.stderr, flush=True)
+
+    return progress

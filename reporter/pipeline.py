@@ -74,6 +74,79 @@ def config_report(config_path: str, options: ReportOptions) -> Report:
     return assemble(built, config, options, inputs, subject="config", config_source=config_path)
 
 
+def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path: str | None = None,
+                      progress: Any = None) -> Report:
+    """Report on a checkpoint: its training state, weights and the model it was trained with.
+
+    The model comes from --config when given, else from the config embedded in the checkpoint, else
+    from the state_dict's key names and shapes (what could not be recovered is listed).
+    """
+    from reporter.checkpoint import read_checkpoint
+    from reporter.checkpoint.analyze import analyze_checkpoint
+    from reporter.config.loader import load_config_mapping
+
+    given = load_config(config_path) if config_path else None
+    ckpt = read_checkpoint(checkpoint_path, progress=progress)
+    section = analyze_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None)
+    inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256)]
+    findings = [*section.security_findings, *section.findings]
+    config, config_source, given_source = None, checkpoint_path, "checkpoint"
+    if given is not None:
+        config, config_source, given_source = given, str(config_path), "file"
+        inputs.insert(0, describe_input("config", config_path))
+        findings += _differences_from_embedded(given, section.config, checkpoint_path)
+    elif section.config and isinstance(section.config.get("model"), Mapping):
+        try:
+            config = load_config_mapping(section.config, path=checkpoint_path)
+            config_source = f"{checkpoint_path} (embedded config)"
+        except InputError as exc:
+            findings.append(Finding(severity=Severity.warning, code="checkpoint.config-unusable",
+                                    message=f"embedded config not usable: {exc.problem}", where="config"))
+    if config is None and section.model is not None and section.model.values:
+        config = load_config_mapping({"model": section.model.values}, path=checkpoint_path)
+        config.findings = [f for f in config.findings if f.code != "config.missing-section"]
+        config_source, given_source = f"{checkpoint_path} (inferred from the state_dict)", "inferred"
+    built = None
+    if config is not None and (section.model is None or section.model.class_name is not None):
+        built = build_from_config(config, options.model_class)
+    if built is None:
+        return _checkpoint_only_report(section, options, inputs, findings)
+    report = assemble(built, config, options, inputs, subject="checkpoint", config_source=config_source,
+                      findings=findings, given_source=given_source)
+    report.checkpoint = section
+    if section.training is not None and section.training.epochs_completed is not None:
+        report.title += f" · {section.training.epochs_completed} epochs"
+    return report
+
+
+def _differences_from_embedded(given: LoadedConfig, embedded: Any, checkpoint_path: str) -> list[Finding]:
+    """Where --config differs from the config the checkpoint was trained with (both with defaults)."""
+    from reporter.checkpoint.compare import config_differences
+    from reporter.config.loader import load_config_mapping
+
+    if not isinstance(embedded, Mapping):
+        return []
+    try:
+        trained = load_config_mapping(embedded, path=checkpoint_path)
+    except InputError:
+        return []
+    return config_differences(_raw_config(given), _raw_config(trained))
+
+
+def _checkpoint_only_report(section: Any, options: ReportOptions, inputs: list,
+                            findings: list[Finding]) -> Report:
+    """A checkpoint whose model cannot be built (unknown keys, a pickled foreign module): file facts only."""
+    name = section.file.module_class or section.file.structure
+    return Report(meta=build_meta(inputs, options.as_meta()), title=f"{section.file.path} — {name}",
+                  subject="checkpoint", findings=findings, summary=None, config=None, parameters=None,
+                  normalization=None, checkpoint=section)
+
+
+def _raw_config(config: LoadedConfig) -> dict[str, Any]:
+    """A resolved config as the nested mapping GENESIS would have pickled (for comparisons)."""
+    return {**config.top, **{name: dict(values) for name, values in config.sections.items()}}
+
+
 def model_class_report(options: ReportOptions) -> Report:
     """Report on a `--model-class` model built with its own defaults (no config file)."""
     from reporter.config.loader import load_config_mapping

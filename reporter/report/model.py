@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from reporter.report.base import Chart, Finding, ReportModel
+from reporter.report.checkpoint import CheckpointReport
 from reporter.report.flow import FlowSection
 
 SCHEMA_VERSION = "1.0"
@@ -160,9 +161,10 @@ class Report(ReportModel):
     title: str
     subject: Literal["config", "checkpoint"]
     findings: list[Finding]
-    summary: SummarySection
+    summary: SummarySection | None = Field(description="None only when no model could be built")
     config: ConfigSection | None
-    parameters: ParametersSection
+    parameters: ParametersSection | None
     normalization: NormalizationSection | None
+    checkpoint: CheckpointReport | None = None
     flow: FlowSection | None = Field(default=None, description="Forward-pass data flow traced on fake tensors")
     modules: ModulesSection | None = None

@@ -1,0 +1,142 @@
+"""`genesis-report --checkpoint` end to end: a real PMTDit trainer checkpoint, hostile files, bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from helpers import CONFIGS, run_cli
+from test_checkpoint_helpers import forget_module, load_config_module
+
+from reporter.models import build_model
+
+
+@pytest.fixture(scope="module")
+def pmtdit_checkpoint(tmp_path_factory):
+    """A GENESIS trainer checkpoint of configs/default.yaml's model; `config` is not importable after."""
+    tmp = tmp_path_factory.mktemp("ckpt")
+    config, folder = load_config_module(tmp)
+    torch.manual_seed(0)
+    model = build_model({"hidden": 16, "depth": 3, "heads": 8, "fusion": "SUM"})
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    for _ in range(2):
+        for p in model.parameters():
+            p.grad = torch.randn_like(p) * 1e-3
+        opt.step()
+    with torch.no_grad():
+        model.blocks[1].mlp.fc1.weight[3, 2] = float("nan")
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=3)
+    model_cfg = config.ModelConfig(hidden=16, depth=3, heads=8, fusion="SUM")
+    ckpt = {"epoch": 11, "global_step": 4321, "model_state_dict": model.state_dict(),
+            "optimizer_state_dict": opt.state_dict(), "best_loss": np.float64(0.0421),
+            "config": {"experiment_name": "icecube_diffusion_default", "model": model_cfg,
+                       "training": config.TrainingConfig(), "data": config.DataConfig(), "device": "cuda"},
+            "metrics": {"train/epoch_loss": np.float64(0.05)}, "scheduler_state_dict": sched.state_dict()}
+    path = tmp / "icecube_diffusion_default_best.pt"
+    torch.save(ckpt, path)
+    forget_module("config", folder)
+    return path
+
+
+def test_trainer_checkpoint_report(pmtdit_checkpoint, tmp_path):
+    out = tmp_path / "r.json"
+    result = run_cli("--checkpoint", str(pmtdit_checkpoint), "-o", str(out), "-o", str(tmp_path / "r.html"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["summary"]["total_parameters"] == 98_648
+    c = report["checkpoint"]
+    assert c["training"]["epoch_stored"] == 11 and c["training"]["epochs_completed"] == 12
+    assert c["training"]["global_step"] == 4321 and c["training"]["best_loss"] == pytest.approx(0.0421)
+    assert c["optimizer"]["type"] == "AdamW" and c["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
+    assert c["scheduler"]["type"] == "ReduceLROnPlateau"
+    assert c["model"]["source"] == "embedded-config"
+    nan = [f for f in report["findings"] if f["code"] == "weights.non-finite"]
+    assert [f["where"] for f in nan] == ["blocks.1.mlp.fc1.weight"]
+    assert "Epochs completed" in result.stdout and "4,321" in result.stdout
+    assert "blocks.1.mlp.fc1.weight" in (tmp_path / "r.html").read_text()
+
+
+def test_checkpoint_with_config_lists_differences(pmtdit_checkpoint, tmp_path):
+    out = tmp_path / "r.json"
+    result = run_cli("--config", str(CONFIGS / "default.yaml"), "--checkpoint", str(pmtdit_checkpoint),
+                     "-o", str(out), "-q")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["checkpoint"]["model"]["source"] == "given-config"
+    assert [i["role"] for i in report["meta"]["inputs"]] == ["config", "checkpoint"]
+    diffs = {f["where"] for f in report["findings"] if f["code"] == "config.differs-from-checkpoint"}
+    assert {"model.affine_scales", "training.learning_rate", "data.batch_size"} <= diffs
+    assert not [f for f in report["findings"] if f["code"] == "config.not-in-checkpoint"]
+
+
+def test_bare_state_dict_infers_the_model(tmp_path):
+    model = build_model({"hidden": 16, "depth": 2, "heads": 4, "fusion": "SUM", "pos_embedding": False})
+    path = tmp_path / "model_state_dict.pth"
+    torch.save(model.state_dict(), path)
+    out = tmp_path / "r.json"
+    result = run_cli("--checkpoint", str(path), "-o", str(out), "-q")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["summary"]["total_parameters"] == sum(p.numel() for p in model.parameters())
+    assert report["checkpoint"]["model"]["source"] == "inferred"
+    assert {"heads", "dropout", "seq_len"} <= set(report["checkpoint"]["model"]["unrecoverable"])
+
+
+class _Boom:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_hostile_checkpoint_never_runs_and_exits_3(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"model_state_dict": {"w": torch.ones(2)}, "metrics": [[[(_Boom(marker),)]]]}, path)
+    out = tmp_path / "r.html"
+    result = run_cli("--checkpoint", str(path), "-o", str(out), "-o", str(tmp_path / "r.json"))
+    assert result.returncode == 3, result.stderr
+    assert not marker.exists()
+    assert out.exists() and "Security" in out.read_text()
+    report = json.loads((tmp_path / "r.json").read_text())
+    security = [f for f in report["findings"] if f["severity"] == "security"]
+    assert security and report["findings"][0]["severity"] == "security"
+    assert any("system" in (f["where"] or "") + f["message"] for f in security)
+    assert "SECURITY" in result.stdout
+
+
+def test_raw_pickle_payload_exits_3(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"state": _Boom(marker)}))
+    result = run_cli("--checkpoint", str(path), "-q")
+    assert result.returncode == 3 and not marker.exists()
+
+
+@pytest.mark.parametrize("content, name", [
+    (b"", "empty.pt"), (os.urandom(4096), "random.pt"), (b"PK\x03\x04truncated", "trunc.pt"),
+    (pickle.dumps([1, 2, 3]), "list.pkl"),
+])
+def test_bad_checkpoint_files_exit_2_without_output(tmp_path, content, name):
+    path = tmp_path / name
+    path.write_bytes(content)
+    out = tmp_path / "r.html"
+    result = run_cli("--checkpoint", str(path), "-o", str(out))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_truncated_real_checkpoint_exits_2(pmtdit_checkpoint, tmp_path):
+    data = pmtdit_checkpoint.read_bytes()
+    path = tmp_path / "cut.pt"
+    path.write_bytes(data[: len(data) // 2])
+    result = run_cli("--checkpoint", str(path), "-o", str(tmp_path / "r.json"))
+    assert result.returncode == 2, result.stderr
+    assert not (tmp_path / "r.json").exists()
