@@ -358,3 +358,11 @@ def test_corrupted_bytes_never_escape_as_tracebacks(tmp_path, legacy):
             assert "\n" not in str(exc)
             outcomes["input-error"] += 1
     assert outcomes["input-error"] > 0
+
+
+def test_hash_can_be_skipped(tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.ones(3)}, path)
+    assert read_checkpoint(path, sha256=False).sha256 is None
+    report = analyze_checkpoint(read_checkpoint(path, sha256=False))
+    assert report.file.sha256 is None and report.weight_health.total_numel == 3
