@@ -50,7 +50,8 @@ def measured_command(path: str, out: str) -> None:
     from reporter.checkpoint import read_checkpoint
     from reporter.checkpoint.analyze import analyze_checkpoint
 
-    report = analyze_checkpoint(read_checkpoint(path))
+    sha256 = os.environ.get("CHECKPOINT_BENCH_NO_SHA256") != "1"
+    report = analyze_checkpoint(read_checkpoint(path, sha256=sha256))
     Path(out).write_text(report.model_dump_json())
 
 
@@ -253,6 +254,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="measured runs (median wall, max memory)")
     parser.add_argument("--cli", help="measure this command line instead, e.g. "
                         "'{python} -m reporter --checkpoint {path} -o {out}'")
+    parser.add_argument("--no-sha256", action="store_true",
+                        help="measure the report without the file hash (to show what the hash costs)")
     parser.add_argument("--child", nargs=2, metavar=("PATH", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -267,7 +270,8 @@ def main() -> None:
         print(f"created {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - start:.1f} s")
     try:
         out = folder / "report.json"
-        env = dict(os.environ, PYTHONPATH=str(REPO))
+        env = dict(os.environ, PYTHONPATH=str(REPO),
+                   CHECKPOINT_BENCH_NO_SHA256="1" if args.no_sha256 else "0")
         runs = []
         for _ in range(args.repeat):
             cat = time_cat(path)
@@ -311,7 +315,8 @@ def _print_table(path: Path, runs: list[dict], report: dict) -> None:
         ("sha256 of the file alone, hashlib (median; floor for the report)",
          f"{statistics.median(r['sha256_s'] for r in runs):.3f} s = "
          f"{statistics.median(r['sha256_s'] / r['cat_s'] for r in runs):.2f}x cat"),
-        ("full report wall (read + sections + weight stats + sha256 + JSON)", f"{wall:.3f} s"),
+        ("full report wall (read + sections + weight stats + sha256 + JSON)"
+         if report["file"]["sha256"] else "report wall WITHOUT sha256 (--no-sha256)", f"{wall:.3f} s"),
         ("CPU time of the measured command, all threads (median)",
          f"{statistics.median(r.get('cpu_s', float('nan')) for r in runs):.3f} s"),
         ("wall / cat (median of per-run ratios; all: "

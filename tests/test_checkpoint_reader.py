@@ -330,3 +330,39 @@ def test_tensor_reaching_past_its_storage_is_a_corrupt_file(tmp_path):
         _hand_made_zip(bad, {"w": _TensorOf(storage, offset, size, stride)},
                        np.arange(4, dtype=np.float32).tobytes())
         _assert_one_line_error(bad, "not a readable torch-zip checkpoint")
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_corrupted_bytes_never_escape_as_tracebacks(tmp_path, legacy):
+    """Random byte flips and cuts: the result is a report or an InputError, nothing else."""
+    import random
+
+    path = tmp_path / "source.pt"
+    torch.save({"epoch": 1, "model_state_dict": TinyDit().state_dict(), "best_loss": np.float64(1.0)}, path,
+               _use_new_zipfile_serialization=not legacy)
+    data = path.read_bytes()
+    rng = random.Random(7)
+    outcomes = {"report": 0, "input-error": 0}
+    for index in range(60):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        if index % 5 == 0:
+            mutated = mutated[: rng.randrange(len(mutated))]
+        target = tmp_path / f"m{index}.pt"
+        target.write_bytes(bytes(mutated))
+        try:
+            analyze_checkpoint(read_checkpoint(target)).model_dump_json()
+            outcomes["report"] += 1
+        except InputError as exc:
+            assert "\n" not in str(exc)
+            outcomes["input-error"] += 1
+    assert outcomes["input-error"] > 0
+
+
+def test_hash_can_be_skipped(tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.ones(3)}, path)
+    assert read_checkpoint(path, sha256=False).sha256 is None
+    report = analyze_checkpoint(read_checkpoint(path, sha256=False))
+    assert report.file.sha256 is None and report.weight_health.total_numel == 3

@@ -129,3 +129,27 @@ def test_benign_checkpoint_has_no_security_finding(tmp_path):
     torch.save({"w": torch.ones(2)}, path)
     report = analyze_checkpoint(read_checkpoint(path))
     assert report.security_findings == [] and exit_status(report) == 0
+
+
+def test_memory_exhaustion_pickles_are_refused_before_unpickling(tmp_path):
+    from reporter.errors import InputError
+
+    bombs = {
+        "memo.pkl": b"\x80\x02K\x01r" + (2**31 - 1).to_bytes(4, "little") + b".",  # memo array of 16 GB
+        "bytes.pkl": b"\x80\x05\x96" + (2**40).to_bytes(8, "little") + b".",  # 1 TB bytearray
+    }
+    for name, data in bombs.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(InputError) as info:
+            read_checkpoint(path)
+        assert "\n" not in str(info.value)
+
+
+def test_hostile_and_malformed_pickle_still_reports_the_callable(tmp_path):
+    marker = tmp_path / "marker"
+    data = (b"\x80\x02cos\nsystem\nX" + len(f"touch {marker}").to_bytes(4, "little")
+            + f"touch {marker}".encode() + b"\x85R\x96" + (2**40).to_bytes(8, "little") + b".")
+    path = tmp_path / "both.pkl"
+    path.write_bytes(data)
+    _check(path, marker, "os.system")

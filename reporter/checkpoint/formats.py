@@ -11,6 +11,7 @@ import json
 import math
 import os
 import pickle
+import pickletools
 import struct
 import zipfile
 from collections.abc import Callable
@@ -64,9 +65,54 @@ def detect_format(head: bytes) -> str:
     return "unknown"
 
 
+_MEMO_OPS = {"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"}
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING",
+               "SHORT_BINSTRING"}
+
+
+def _prescan(stream: BinaryIO) -> tuple[str | None, list[tuple[str, str]]]:
+    """Decode the opcodes (nothing is executed) to refuse pickles built to exhaust memory.
+
+    The C unpickler grows its memo array to any index it is given (``LONG_BINPUT 1e9`` costs 8 GB)
+    and allocates any length a bytes opcode claims before reading. A real pickler numbers memo slots
+    from 0, so an index never exceeds the pickle's length, and a length never exceeds the bytes left.
+    Returns the problem found (or None) and the globals named on the way, so a malformed hostile
+    pickle is still reported as hostile.
+    """
+    start = stream.tell()
+    names: list[tuple[str, str]] = []
+    strings: list[str] = []
+    problem = None
+    try:
+        for opcode, argument, position in pickletools.genops(stream):
+            if opcode.name in _MEMO_OPS and isinstance(argument, int) and argument > position + 64:
+                problem = f"pickle memo index {argument} at byte {position} is impossible (memory exhaustion)"
+                break
+            if opcode.name in ("GLOBAL", "INST") and isinstance(argument, str) and " " in argument:
+                module, name = argument.split(" ", 1)
+                names.append((module, name))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append((strings[-2], strings[-1]))
+            if opcode.name in _STRING_OPS and isinstance(argument, str):
+                strings = (strings + [argument])[-2:]
+    except Exception as exc:  # noqa: BLE001 - any decoding failure means the pickle is malformed
+        detail = str(exc).splitlines()[0][:120] if str(exc) else ""
+        problem = f"malformed pickle ({type(exc).__name__}: {detail})"
+    stream.seek(start)
+    return problem, names
+
+
 def _unpickle(stream: BinaryIO, registry: dict[str, GlobalRecord], storages: dict[str, StorageRef],
               factory: Callable[[str, torch.dtype, int], StorageRef] | None) -> tuple[Any, str | None]:
     """Unpickle one object; when it fails after refusing globals, report the failure instead."""
+    problem, names = _prescan(stream)
+    if problem is not None:
+        recorder = SafeUnpickler(io.BytesIO(b""), registry)
+        for module, name in names:
+            recorder.find_class(module, name)  # classify only: find_class never imports or calls
+        if any(r.kind == "refused-callable" for r in registry.values()):
+            return None, f"the pickle could not be read past a refused object ({problem})"
+        raise FormatError(problem)
     unpickler = SafeUnpickler(stream, registry, storages, factory)
     try:
         return unpickler.load(), None
@@ -166,6 +212,8 @@ def load_legacy(path: str, size: int) -> Loaded:
             position += 8 + numel * element
         if position > size:
             raise FormatError("legacy torch file is truncated (storage data cut short)")
+        if any(storage.offset is None for storage in storages.values()):
+            raise FormatError("legacy torch file lacks the data of some storages (corrupt key list)")
     return Loaded("torch-legacy", obj, storages, registry, error)
 
 

@@ -56,7 +56,7 @@ def _sized(kind: type) -> Any:
 
 
 SAFE_BUILTINS = {"set": set, "frozenset": frozenset, "bytearray": _sized(bytearray), "complex": complex,
-                 "slice": slice, "range": range, "bytes": _sized(bytes)}
+                 "slice": slice, "bytes": _sized(bytes)}  # no range: set(range(10**12)) is a bomb
 PATH_CLASSES = {"PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath", "Path", "PurePath"}
 _SIMPLE_DTYPE = re.compile(r"^[<>|=]?[biufcmMSUV?][0-9]*$")
 _REPR_LIMIT = 200

@@ -25,7 +25,7 @@ class FileSummary(ReportModel):
     format: str = Field(description="torch-zip, torch-legacy, safetensors or pickle")
     structure: str = Field(description="trainer-checkpoint, state-dict, module, tensors or none")
     size_bytes: int
-    sha256: str
+    sha256: str | None = Field(description="hex digest of the whole file; None when not computed")
     top_level: dict[str, str] = Field(default_factory=dict, description="top-level key -> type")
     sections: list[SectionSize] = Field(default_factory=list)
     module_class: str | None = Field(default=None, description="pickled nn.Module class (never imported)")
