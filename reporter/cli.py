@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-q", "--quiet", action="store_true", help="do not print the terminal report")
     out.add_argument("--verbose", action="store_true", help="list every module with parameter shapes")
     what = parser.add_argument_group("analysis")
+    what.add_argument("--no-digest-cache", action="store_true",
+                      help="always hash the checkpoint (do not reuse the sha256 of an unchanged file)")
     what.add_argument("--batch-size", type=_positive_int, metavar="N",
                       help="batch size for memory figures (default: data.batch_size, else 512)")
     parser.add_argument("--schema", action="store_true", help="print the report JSON Schema and exit")
@@ -84,6 +86,8 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(report_json_schema(), indent=2))
         return EXIT_OK
+    if args.no_digest_cache:
+        os.environ["GENESIS_REPORT_NO_CACHE"] = "1"
     if not args.config and not args.checkpoint and not args.model_class:
         raise InputError("nothing to report on: give --config YAML, --checkpoint FILE or --model-class")
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]

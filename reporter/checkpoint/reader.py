@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from reporter.checkpoint import digest_cache
 from reporter.checkpoint.formats import (
     FormatError,
     Loaded,
@@ -121,6 +122,7 @@ class CheckpointFile:
         """Hex digest of the whole file (waits for the background hash); None if not requested."""
         if self._sha256 is None and self._hash is not None:
             self._sha256 = self._hash.result()
+            digest_cache.store(self.path, self._sha256)
         return self._sha256
 
     @property
@@ -148,7 +150,8 @@ def read_checkpoint(path: str | os.PathLike[str], *, progress: Progress | None =
     if kind == "unknown":
         raise InputError("not a checkpoint: unrecognised bytes (not torch zip/legacy, safetensors or pickle)",
                          path)
-    hasher = _Sha256(path, size, progress) if sha256 else None
+    known = digest_cache.lookup(path) if sha256 else None
+    hasher = _Sha256(path, size, progress) if sha256 and known is None else None
     if progress is not None:
         progress("reading pickle", 0.0)
     try:
@@ -157,6 +160,8 @@ def read_checkpoint(path: str | os.PathLike[str], *, progress: Progress | None =
         if hasher is not None:
             hasher.cancel()
         raise
+    if known is not None:
+        checkpoint._sha256 = known
     if progress is not None:
         progress("reading pickle", 1.0)
     return checkpoint
