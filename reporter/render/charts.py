@@ -162,11 +162,9 @@ def _line(plt, chart: Chart):
 
 
 def _histogram(plt, chart: Chart):
+    """One filled step outline (a single artist: far faster to draw and smaller than a bar per bin)."""
     fig, ax = plt.subplots(figsize=(7.2, 2.6))
-    edges = chart.x
-    values = chart.series[0].values
-    widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    ax.bar(edges[:-1], values, width=widths, align="edge", color=PALETTE[0], edgecolor="white", linewidth=0.3)
+    ax.stairs(chart.series[0].values, chart.x, fill=True, color=PALETTE[0], alpha=0.85)
     if chart.log_y:
         ax.set_yscale("log")
     ax.set_xlabel(chart.x_label)
