@@ -7,6 +7,8 @@ from typing import Any
 
 from torch import nn
 
+from reporter.errors import InputError
+from reporter.models.conv_mlp import PMTCNN, PMTMLP, PMTHybrid, PMTResNet
 from reporter.models.defaults import (
     DIT_LAYOUTS,
     check_heads,
@@ -15,6 +17,7 @@ from reporter.models.defaults import (
     require_vector,
     resolve_model_config,
 )
+from reporter.models.pmt_c_dit import PMTCDit
 from reporter.models.pmt_dit import PMTDit
 from reporter.models.semantics import (
     EPS_OUTPUT,
@@ -29,14 +32,15 @@ V2_FORMULA = "x' = (ln(1 + x) for time, then x - offset) / scale; label' = (labe
 FORWARD_FORMULA = "(x + offset) * scale"
 
 
-def _normalization_kwargs(cfg: Mapping[str, Any], label_dim: int, with_labels: bool = True) -> dict[str, Any]:
+def _normalization_kwargs(cfg: Mapping[str, Any], with_labels: bool = True) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "affine_offsets": require_vector(cfg, "affine_offsets", 5),
         "affine_scales": require_vector(cfg, "affine_scales", 5),
     }
     if with_labels:
-        kwargs["label_offsets"] = require_vector(cfg, "label_offsets", label_dim)
-        kwargs["label_scales"] = require_vector(cfg, "label_scales", label_dim)
+        # GENESIS sizes the label buffers from the tuples, not from label_dim (defaults have 6 entries)
+        kwargs["label_offsets"] = require_vector(cfg, "label_offsets")
+        kwargs["label_scales"] = require_vector(cfg, "label_scales", len(kwargs["label_offsets"]))
     return kwargs
 
 
@@ -62,7 +66,7 @@ def build_dit(model_cfg: Mapping[str, Any]) -> nn.Module:
         time_transform=str(cfg["time_transform"]),
         pos_embedding=bool(cfg["pos_embedding"]),
         layout=require_choice(cfg, "dit_layout", DIT_LAYOUTS),
-        **_normalization_kwargs(cfg, label_dim),
+        **_normalization_kwargs(cfg),
     )
 
 
@@ -108,6 +112,175 @@ DIT = ArchitectureSpec(
     normalization=dit_normalization,
 )
 
-BUILTIN_SPECS: tuple[ArchitectureSpec, ...] = (DIT,)
 
-__all__ = ["BUILTIN_SPECS", "cdit_example_inputs", "cdit_inputs"]
+# --- c-dit ----------------------------------------------------------------------------------------
+
+#: What GENESIS's factory effectively passes to PMTCDit whatever the YAML says (reference §2.0).
+CDIT_FACTORY_VALUES: dict[str, Any] = {
+    "classifier_size": 128,
+    "factor": 2,
+    "combine": "add",
+    "update_with_classifier": False,
+    "n_cls_tokens": 1,
+}
+
+
+def build_cdit(model_cfg: Mapping[str, Any]) -> nn.Module:
+    """PMTCDit with the YAML's C-DiT settings (GENESIS's factory would drop them; see cdit_notes)."""
+    cfg = resolve_model_config(model_cfg)
+    classifier_size, heads = require_int(cfg, "classifier_size"), require_int(cfg, "heads")
+    check_heads(classifier_size, heads, key="classifier_size")
+    label_dim = require_int(cfg, "label_dim")
+    return PMTCDit(
+        seq_len=require_int(cfg, "seq_len"),
+        hidden=require_int(cfg, "hidden"),
+        classifier_size=classifier_size,
+        depth=require_int(cfg, "depth", minimum=0),
+        heads=heads,
+        dropout=float(cfg["dropout"]),
+        factor=require_int(cfg, "factor"),
+        label_dim=label_dim,
+        t_embed_dim=require_int(cfg, "t_embed_dim"),
+        combine=require_choice(cfg, "combine", ("add", "concat")),
+        update_with_classifier=bool(cfg["update_with_classifier"]),
+        n_cls_tokens=require_int(cfg, "n_cls_tokens"),
+        time_transform=str(cfg["time_transform"]),
+        **_normalization_kwargs(cfg),
+    )
+
+
+def cdit_notes(model_cfg: Mapping[str, Any]) -> list[str]:
+    cfg = resolve_model_config(model_cfg)
+    notes = [
+        "PMTCDit data flow between modules is reconstructed from GENESIS's module tree; keys, shapes and "
+        "parameter counts are exact."
+    ]
+    differing = {k: cfg[k] for k, v in CDIT_FACTORY_VALUES.items() if cfg[k] != v}
+    if differing:
+        wanted = ", ".join(f"{k}={v!r}" for k, v in differing.items())
+        effective = ", ".join(f"{k}={CDIT_FACTORY_VALUES[k]!r}" for k in differing)
+        notes.append(
+            f"GENESIS's ModelFactory does not pass the C-DiT settings, so a model it built from this config "
+            f"has {effective} instead of the YAML's {wanted}; genesis-report builds the YAML values. A "
+            "checkpoint's own weights show which one was trained."
+        )
+    return notes
+
+
+def cdit_normalization(model_cfg: Mapping[str, Any]) -> NormalizationInfo:
+    return NormalizationInfo(
+        "dataloader",
+        V2_FORMULA,
+        ("affine_offset", "affine_scale", "label_offset", "label_scale"),
+        "PMTCDit buffers (1,5,1)/(1,6) are metadata only (normalization v2).",
+    )
+
+
+CDIT = ArchitectureSpec(
+    name="c-dit",
+    class_name="PMTCDit",
+    build=build_cdit,
+    example_inputs=cdit_example_inputs,
+    inputs=cdit_inputs(),
+    output=EPS_OUTPUT,
+    notes=cdit_notes,
+    normalization=cdit_normalization,
+)
+
+
+# --- cnn, resnet, hybrid, mlp --------------------------------------------------------------------
+
+
+def _common_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "seq_len": require_int(cfg, "seq_len"),
+        "hidden": require_int(cfg, "hidden"),
+        "depth": require_int(cfg, "depth", minimum=0),
+        "dropout": float(cfg["dropout"]),
+        "label_dim": require_int(cfg, "label_dim"),
+        "t_embed_dim": require_int(cfg, "t_embed_dim"),
+        **_normalization_kwargs(cfg, with_labels=False),
+    }
+
+
+def _kernel_sizes(cfg: Mapping[str, Any]) -> tuple[int, ...]:
+    sizes = cfg["kernel_sizes"]
+    if isinstance(sizes, int) and not isinstance(sizes, bool):
+        sizes = (sizes,)
+    if not isinstance(sizes, (list, tuple)) or not sizes:
+        raise InputError(f"model.kernel_sizes must be a non-empty list of integers, got {sizes!r}")
+    return tuple(require_int({"kernel_sizes": k}, "kernel_sizes") for k in sizes)
+
+
+def build_cnn(model_cfg: Mapping[str, Any]) -> nn.Module:
+    cfg = resolve_model_config(model_cfg)
+    return PMTCNN(kernel_sizes=_kernel_sizes(cfg), **_common_kwargs(cfg))
+
+
+def build_resnet(model_cfg: Mapping[str, Any]) -> nn.Module:
+    cfg = resolve_model_config(model_cfg)
+    return PMTResNet(kernel_size=require_int(cfg, "kernel_size"), **_common_kwargs(cfg))
+
+
+def build_hybrid(model_cfg: Mapping[str, Any]) -> nn.Module:
+    cfg = resolve_model_config(model_cfg)
+    hidden, heads = require_int(cfg, "hidden"), require_int(cfg, "heads")
+    check_heads(hidden, heads)
+    return PMTHybrid(heads=heads, kernel_size=require_int(cfg, "kernel_size"), **_common_kwargs(cfg))
+
+
+def build_mlp(model_cfg: Mapping[str, Any]) -> nn.Module:
+    cfg = resolve_model_config(model_cfg)
+    return PMTMLP(**_common_kwargs(cfg))
+
+
+RECONSTRUCTED_NOTE = (
+    "Activation placement inside the blocks is reconstructed from GENESIS's module tree; keys, shapes "
+    "and parameter counts are exact."
+)
+
+
+def conv_notes(model_cfg: Mapping[str, Any]) -> list[str]:
+    return [RECONSTRUCTED_NOTE]
+
+
+def mlp_notes(model_cfg: Mapping[str, Any]) -> list[str]:
+    return [
+        RECONSTRUCTED_NOTE,
+        "PMTMLP FiLM: GENESIS applies gamma/beta with unsqueeze(-1) to (B*L, H) activations, which "
+        "broadcasts to (B*L, H, H) and cannot run as intended; genesis-report applies them per token "
+        "(same parameters and keys).",
+    ]
+
+
+def forward_normalization(model_cfg: Mapping[str, Any]) -> NormalizationInfo:
+    return NormalizationInfo(
+        "forward",
+        f"{FORWARD_FORMULA} on concat(x_sig_t, geom) (B, 5, L); labels not normalized",
+        ("affine_offset", "affine_scale"),
+        "Applied in forward in every GENESIS version; with v2 (dataloader-normalized) data this "
+        "normalizes twice.",
+    )
+
+
+def _conv_family_spec(name: str, class_name: str, build, notes) -> ArchitectureSpec:
+    return ArchitectureSpec(
+        name=name,
+        class_name=class_name,
+        build=build,
+        example_inputs=standard_example_inputs,
+        inputs=standard_inputs(),
+        output=EPS_OUTPUT,
+        notes=notes,
+        normalization=forward_normalization,
+    )
+
+
+BUILTIN_SPECS: tuple[ArchitectureSpec, ...] = (
+    DIT,
+    CDIT,
+    _conv_family_spec("cnn", "PMTCNN", build_cnn, conv_notes),
+    _conv_family_spec("resnet", "PMTResNet", build_resnet, conv_notes),
+    _conv_family_spec("hybrid", "PMTHybrid", build_hybrid, conv_notes),
+    _conv_family_spec("mlp", "PMTMLP", build_mlp, mlp_notes),
+)

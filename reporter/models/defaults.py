@@ -79,15 +79,16 @@ def require_int(cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int:
     return number
 
 
-def require_vector(cfg: Mapping[str, Any], key: str, length: int) -> tuple[float, ...]:
-    """A fixed-length float vector (affine/label offsets and scales)."""
+def require_vector(cfg: Mapping[str, Any], key: str, length: int | None = None) -> tuple[float, ...]:
+    """A float vector (affine/label offsets and scales); `length=None` accepts any non-empty length."""
     value = cfg[key]
-    if not isinstance(value, (list, tuple)) or len(value) != length:
-        raise InputError(f"model.{key} must be a list of {length} numbers, got {value!r}")
+    wanted = f"a list of {length} numbers" if length else "a non-empty list of numbers"
+    if not isinstance(value, (list, tuple)) or not value or (length is not None and len(value) != length):
+        raise InputError(f"model.{key} must be {wanted}, got {value!r}")
     try:
         return tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise InputError(f"model.{key} must be a list of {length} numbers, got {value!r}") from None
+        raise InputError(f"model.{key} must be {wanted}, got {value!r}") from None
 
 
 def require_choice(cfg: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:

@@ -19,6 +19,20 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0)
     return emb
 
 
+def trunc_normal_init_(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:
+    """Truncated normal (±2 std) by inverse CDF, with no value-dependent checks.
+
+    torch.nn.init.trunc_normal_ inspects values (`mask.any()`), which fails under FakeTensorMode.
+    """
+    low, high = (1.0 + math.erf(-2.0 / math.sqrt(2.0))) / 2.0, (1.0 + math.erf(2.0 / math.sqrt(2.0))) / 2.0
+    with torch.no_grad():
+        tensor.uniform_(2 * low - 1, 2 * high - 1)
+        tensor.erfinv_()
+        tensor.mul_(std * math.sqrt(2.0))
+        tensor.clamp_(min=-2 * std, max=2 * std)
+    return tensor
+
+
 class AdaLNZero(nn.Module):
     """LayerNorm without affine, modulated by scale/shift projected from the condition (zero-init)."""
 

@@ -12,7 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reporter.models.layers import AdaLNZero, FiLM, register_affine_buffers, sinusoidal_embedding
+from reporter.models.layers import (
+    AdaLNZero,
+    FiLM,
+    register_affine_buffers,
+    sinusoidal_embedding,
+    trunc_normal_init_,
+)
 
 
 def _token_net(in_dim: int, hidden: int, dropout: float) -> nn.Sequential:
@@ -134,11 +140,11 @@ class PMTDit(nn.Module):
         self.embedder = PMTEmbedder(hidden, label_dim, dropout, fusion, layout)
         if pos_embedding:
             self.pos = nn.Parameter(torch.zeros(1, seq_len, hidden))
-            nn.init.trunc_normal_(self.pos, std=0.02)
+            trunc_normal_init_(self.pos, std=0.02)
         else:
             self.register_parameter("pos", None)
         register_affine_buffers(
-            self, affine_offsets, affine_scales, label_offsets, label_scales, (5, 1), (label_dim,)
+            self, affine_offsets, affine_scales, label_offsets, label_scales, (5, 1), (len(label_offsets),)
         )
         half = hidden // 2
         self.t_mlp = nn.Sequential(nn.Linear(t_embed_dim, hidden), nn.SiLU(), nn.Linear(hidden, half))
