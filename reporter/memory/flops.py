@@ -59,11 +59,26 @@ class FlopCount:
 
 
 def _top_level(counts: dict[str, dict]) -> dict[str, int]:
-    """Per top-level child module (``Root.child``), summed over ops."""
+    """FLOPs per top-level child module (``Root.child``), summed over ops.
+
+    A child that is never called itself (an ``nn.ModuleList`` of blocks) is the sum of its shallowest called
+    descendants; FLOPs of the root's own code outside any child are listed as ``(root)``.
+    """
+    totals = {name: int(sum(per_op.values())) for name, per_op in counts.items()}
+    roots = [n for n in totals if "." not in n and n != "Global"]
     out: dict[str, int] = {}
-    for name, per_op in counts.items():
-        if name.count(".") == 1:
-            out[name.split(".", 1)[1]] = int(sum(per_op.values()))
+    for name, flops in totals.items():
+        if "." not in name:
+            continue
+        parent = name.rsplit(".", 1)[0]
+        if "." in parent and parent in totals:
+            continue  # a called ancestor below the root already holds these FLOPs
+        top = name.split(".")[1]
+        out[top] = out.get(top, 0) + flops
+    for root in roots:
+        rest = totals[root] - sum(out.values())
+        if rest > 0:
+            out["(root)"] = rest
     return out
 
 

@@ -57,11 +57,12 @@ class TargetProfile:
         return self.memory_bytes - self.cuda_context_bytes
 
 
-def _cuda(name: str, total_mib: int, cc: tuple[int, int], context_mib: int, description: str) -> TargetProfile:
+def _cuda(name: str, total_mib: int | None, cc: tuple[int, int], context_mib: int, description: str,
+          total_bytes: int | None = None) -> TargetProfile:
     return TargetProfile(
         name=name,
         kind="cuda",
-        memory_bytes=total_mib * MiB,
+        memory_bytes=total_bytes if total_bytes is not None else int(total_mib) * MiB,
         compute_capability=cc,
         cuda_context_bytes=context_mib * MiB,
         allocation_rounding=CUDA_ALLOCATION_ROUNDING,
@@ -140,7 +141,7 @@ def target_from_name(name: str, gpu_memory: str | int | None = None) -> TargetPr
         return TargetProfile(**{**profile.__dict__, "memory_bytes": size,
                                 "name": f"{profile.name} ({size / GiB:.1f} GiB)"})
     if key in ("cuda", "gpu") and size is not None:
-        return _cuda(f"CUDA GPU {size / GiB:.1f} GiB", size // MiB, (8, 0), 512,
-                     "generic CUDA GPU, assumed sm80 (flash attention available)")
+        return _cuda(f"CUDA GPU {size / GiB:.1f} GiB", None, (8, 0), 512,
+                     "generic CUDA GPU, assumed sm80 (flash attention available)", total_bytes=size)
     known = ", ".join(["cpu", *CUDA_PROFILES, "cuda (with --gpu-memory)"])
     raise InputError(f"unknown target {name!r}; known targets: {known}")
