@@ -7,7 +7,7 @@ step 1 runs, VmHWM is reset via /proc/self/clear_refs, and step 2 is measured: p
 CUDA: one process; peak = torch.cuda.max_memory_allocated() of step 2 − memory allocated before the
 model was built (after a warm-up matmul created the cuBLAS workspace).
 
-    python bench/memory_accuracy.py                      # CPU table, writes reporter/memory/measured_accuracy.py
+    python bench/memory_accuracy.py      # CPU table; writes reporter/memory/measured_accuracy.py
     python bench/memory_accuracy.py --device cuda --out cuda_table.md
 """
 
@@ -33,30 +33,64 @@ SMALL_PEAK_BYTES = 40 * MB  # the accuracy target applies to peaks of at least t
 
 # Model sections are given in full: absent keys take GENESIS's ModelConfig defaults (H512, D8, FiLM).
 DIT = {"hidden": 16, "depth": 3, "heads": 8, "fusion": "SUM", "t_embed_dim": 128, "mlp_ratio": 4.0}
-# L = 5160/4 keeps a real CPU step to seconds on 2 cores (attention is O(L²) compute); one case uses 5160.
-SHORT = {"seq_len": 1290}
+# Shorter sequences keep a real CPU step to seconds on 2 cores (attention is O(L²) compute); the first case
+# runs the real L = 5160.
+SHORT = {"seq_len": 516}
+MEDIUM = {"seq_len": 1290}
 
 # name, architecture, model overrides, batch size, precision, optimizer
 CPU_CASES = [
     ("dit+pos L5160 B4 fp32", "dit", {**DIT, "dropout": 0.0}, 4, "fp32", "AdamW"),
-    ("dit+pos B32 fp32", "dit", {**DIT, **SHORT, "dropout": 0.0}, 32, "fp32", "AdamW"),
+    ("dit+pos L1290 B32 fp32", "dit", {**DIT, **MEDIUM, "dropout": 0.0}, 32, "fp32", "AdamW"),
     ("dit+pos B64 fp32", "dit", {**DIT, **SHORT, "dropout": 0.0}, 64, "fp32", "AdamW"),
-    ("dit+pos B32 bf16", "dit", {**DIT, **SHORT, "dropout": 0.0}, 32, "bf16", "AdamW"),
-    ("dit nopos B32 fp32", "dit", {**DIT, **SHORT, "dropout": 0.0, "pos_embedding": False}, 32, "fp32", "AdamW"),
-    ("dit nopos B64 bf16", "dit", {**DIT, **SHORT, "dropout": 0.0, "pos_embedding": False}, 64, "bf16", "AdamW"),
-    ("dit dropout (not attn) B32 fp32", "dit", {**DIT, **SHORT, "dropout": 0.1, "attention_dropout_zero": True},
-     32, "fp32", "Adam"),
-    ("dit H64 D4 B16 fp32", "dit", {**DIT, **SHORT, "dropout": 0.0, "hidden": 64, "depth": 4}, 16, "fp32",
-     "AdamW"),
+    ("dit+pos B64 bf16", "dit", {**DIT, **SHORT, "dropout": 0.0}, 64, "bf16", "AdamW"),
+    (
+        "dit nopos B32 fp32",
+        "dit",
+        {**DIT, **SHORT, "dropout": 0.0, "pos_embedding": False},
+        32,
+        "fp32",
+        "AdamW",
+    ),
+    (
+        "dit nopos B64 bf16",
+        "dit",
+        {**DIT, **SHORT, "dropout": 0.0, "pos_embedding": False},
+        64,
+        "bf16",
+        "AdamW",
+    ),
+    (
+        "dit dropout (not attn) B32 fp32",
+        "dit",
+        {**DIT, **SHORT, "dropout": 0.1, "attention_dropout_zero": True},
+        32,
+        "fp32",
+        "Adam",
+    ),
+    (
+        "dit H64 D4 B16 fp32",
+        "dit",
+        {**DIT, **SHORT, "dropout": 0.0, "hidden": 64, "depth": 4},
+        16,
+        "fp32",
+        "AdamW",
+    ),
     ("dit FiLM B32 fp32 SGD", "dit", {**DIT, **SHORT, "dropout": 0.0, "fusion": "FiLM"}, 32, "fp32", "SGD"),
-    ("dit attn-dropout (math) B1 fp32", "dit", {**DIT, **SHORT, "dropout": 0.1}, 1, "fp32", "AdamW"),
-    ("cnn H64 D4 B16 fp32", "cnn", {"hidden": 64, "depth": 4, "dropout": 0.1}, 16, "fp32", "AdamW"),
-    ("cnn H64 D4 B16 bf16", "cnn", {"hidden": 64, "depth": 4, "dropout": 0.1}, 16, "bf16", "AdamW"),
+    ("dit attn-dropout (math) B1 fp32", "dit", {**DIT, **MEDIUM, "dropout": 0.1}, 1, "fp32", "AdamW"),
+    ("cnn H64 D4 B16 fp32", "cnn", {**MEDIUM, "hidden": 64, "depth": 4, "dropout": 0.1}, 16, "fp32", "AdamW"),
+    ("cnn H64 D4 B16 bf16", "cnn", {**MEDIUM, "hidden": 64, "depth": 4, "dropout": 0.1}, 16, "bf16", "AdamW"),
     ("c-dit B32 fp32", "c-dit", {"hidden": 16, "depth": 2, "heads": 2, "dropout": 0.0}, 32, "fp32", "AdamW"),
     ("c-dit B32 bf16", "c-dit", {"hidden": 16, "depth": 2, "heads": 2, "dropout": 0.0}, 32, "bf16", "AdamW"),
-    ("hybrid H32 D2 B8 fp32", "hybrid", {**SHORT, "hidden": 32, "depth": 2, "heads": 4, "dropout": 0.0}, 8,
-     "fp32", "AdamW"),
-    ("mlp H32 D2 B8 fp32", "mlp", {"hidden": 32, "depth": 2, "dropout": 0.1}, 8, "fp32", "AdamW"),
+    (
+        "hybrid H32 D2 B8 fp32",
+        "hybrid",
+        {**SHORT, "hidden": 32, "depth": 2, "heads": 4, "dropout": 0.0},
+        8,
+        "fp32",
+        "AdamW",
+    ),
+    ("mlp H32 D2 B8 fp32", "mlp", {**MEDIUM, "hidden": 32, "depth": 2, "dropout": 0.1}, 8, "fp32", "AdamW"),
 ]
 
 CUDA_CASES = [
@@ -66,9 +100,22 @@ CUDA_CASES = [
     ("dit default B256 bf16", "dit", {**DIT, "dropout": 0.1}, 256, "bf16", "AdamW"),
     ("dit nopos B128 fp16", "dit", {**DIT, "pos_embedding": False}, 128, "fp16", "AdamW"),
     ("dit H64 D4 heads 8 B64 fp32", "dit", {**DIT, "hidden": 64, "depth": 4}, 64, "fp32", "AdamW"),
-    ("dit H256 D4 FiLM B16 fp16", "dit", {**DIT, "hidden": 256, "depth": 4, "fusion": "FiLM"}, 16, "fp16",
-     "AdamW"),
-    ("dit H1024 D24 h16 B4 fp16", "dit", {**DIT, "hidden": 1024, "depth": 24, "heads": 16}, 4, "fp16", "AdamW"),
+    (
+        "dit H256 D4 FiLM B16 fp16",
+        "dit",
+        {**DIT, "hidden": 256, "depth": 4, "fusion": "FiLM"},
+        16,
+        "fp16",
+        "AdamW",
+    ),
+    (
+        "dit H1024 D24 h16 B4 fp16",
+        "dit",
+        {**DIT, "hidden": 1024, "depth": 24, "heads": 16},
+        4,
+        "fp16",
+        "AdamW",
+    ),
     ("cnn H256 D6 B16 fp16", "cnn", {"hidden": 256, "depth": 6}, 16, "fp16", "AdamW"),
     ("cnn H256 D6 B16 fp32", "cnn", {"hidden": 256, "depth": 6}, 16, "fp32", "SGD"),
     ("c-dit B256 fp16", "c-dit", {"hidden": 16, "depth": 2, "heads": 2}, 256, "fp16", "AdamW"),
@@ -117,10 +164,16 @@ def predict(case, target_name: str) -> dict:
             return model
 
     start = time.perf_counter()
-    trace = TrainingTrace(build, inputs, optimizer=OptimizerSpec(name=opt), target=target_from_name(target_name))
+    trace = TrainingTrace(
+        build, inputs, optimizer=OptimizerSpec(name=opt), target=target_from_name(target_name)
+    )
     p = trace.training(batch, precision)
-    return {"peak": p.peak_bytes, "phase": p.peak_phase, "kernel": ",".join(sorted({a.kernel for a in p.attention})),
-            "seconds": time.perf_counter() - start}
+    return {
+        "peak": p.peak_bytes,
+        "phase": p.peak_phase,
+        "kernel": ",".join(sorted({a.kernel for a in p.attention})),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 # -- the measured child (CPU) ---------------------------------------------------------------------
@@ -191,10 +244,19 @@ def _output_shape(model, make_inputs, batch):
 
 
 def measure_cpu(case) -> dict:
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0",
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(case)], env=env, capture_output=True,
-                         text=True, timeout=600)
+    env = {
+        **os.environ,
+        "MALLOC_MMAP_THRESHOLD_": "65536",
+        "MALLOC_TRIM_THRESHOLD_": "0",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
+    }
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(case)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "child failed")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -246,26 +308,54 @@ def measure_cuda(case) -> dict:
 
 
 # -- table -------------------------------------------------------------------------------------------
-def run_cases(cases, device: str, target_name: str) -> list[dict]:
-    rows = []
+def run_cases(cases, device: str, target_name: str, jobs: int = 1) -> list[dict]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ready = []
     for case in cases:
-        name, arch = case[0], case[1]
-        if not available(arch):
-            print(f"skip {name}: architecture {arch!r} not in the registry", flush=True)
+        if not available(case[1]):
+            print(f"skip {case[0]}: architecture {case[1]!r} not in the registry", flush=True)
             continue
         try:
-            pred = predict(case, target_name)
-            real = measure_cpu(case) if device == "cpu" else measure_cuda(case)
+            ready.append((case, predict(case, target_name)))
         except Exception as exc:  # one failing case must not lose the table
-            print(f"FAILED {name}: {type(exc).__name__}: {exc}", flush=True)
+            print(f"FAILED prediction {case[0]}: {type(exc).__name__}: {exc}", flush=True)
+
+    def measured(case):
+        try:
+            return measure_cpu(case) if device == "cpu" else measure_cuda(case)
+        except Exception as exc:
+            print(f"FAILED measurement {case[0]}: {type(exc).__name__}: {exc}", flush=True)
+            return None
+
+    if device == "cpu" and jobs > 1:  # each measurement is its own process: peaks do not mix
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            reals = list(pool.map(measured, [c for c, _ in ready]))
+    else:
+        reals = [measured(c) for c, _ in ready]
+    rows = []
+    for (case, pred), real in zip(ready, reals, strict=True):
+        if real is None:
             continue
+        name = case[0]
         err = (pred["peak"] - real["peak"]) / real["peak"] * 100
-        row = {"config": name, "batch": case[3], "precision": case[4], "kernel": pred["kernel"],
-               "phase": pred["phase"], "measured_mb": real["peak"] / MB, "predicted_mb": pred["peak"] / MB,
-               "error_pct": err, "predict_s": pred["seconds"]}
+        row = {
+            "config": name,
+            "batch": case[3],
+            "precision": case[4],
+            "kernel": pred["kernel"],
+            "phase": pred["phase"],
+            "measured_mb": real["peak"] / MB,
+            "predicted_mb": pred["peak"] / MB,
+            "error_pct": err,
+            "predict_s": pred["seconds"],
+        }
         rows.append(row)
-        print(f"{name:34s} measured {row['measured_mb']:10.1f} MB  predicted {row['predicted_mb']:10.1f} MB  "
-              f"error {err:+6.2f}%  ({pred['kernel']}, peak in {pred['phase']})", flush=True)
+        print(
+            f"{name:34s} measured {row['measured_mb']:10.1f} MB  predicted {row['predicted_mb']:10.1f} MB  "
+            f"error {err:+6.2f}%  ({pred['kernel']}, peak in {pred['phase']})",
+            flush=True,
+        )
     return rows
 
 
@@ -283,34 +373,51 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def markdown(rows: list[dict], summary: dict, header: str) -> str:
-    lines = [header, "", "| configuration | batch | precision | attention | peak phase | measured MB | "
-             "predicted MB | error |", "|---|---:|---|---|---|---:|---:|---:|"]
+    lines = [
+        header,
+        "",
+        "| configuration | batch | precision | attention | peak phase | measured MB | predicted MB | error |",
+        "|---|---:|---|---|---|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['config']} | {r['batch']} | {r['precision']} | {r['kernel'] or '-'} | {r['phase']} | "
-                     f"{r['measured_mb']:.1f} | {r['predicted_mb']:.1f} | {r['error_pct']:+.2f}% |")
-    lines += ["", f"Peaks ≥ 40 MB: {summary['configs_ge_40mb']} configurations, median |error| "
-              f"{summary['median_abs_error_pct']:.2f}%, max {summary['max_abs_error_pct']:.2f}%. "
-              f"All {summary['configs']}: median {summary['median_abs_error_pct_all']:.2f}%, "
-              f"max {summary['max_abs_error_pct_all']:.2f}%."]
+        lines.append(
+            f"| {r['config']} | {r['batch']} | {r['precision']} | {r['kernel'] or '-'} | {r['phase']} | "
+            f"{r['measured_mb']:.1f} | {r['predicted_mb']:.1f} | {r['error_pct']:+.2f}% |"
+        )
+    lines += [
+        "",
+        f"Peaks ≥ 40 MB: {summary['configs_ge_40mb']} configurations, median |error| "
+        f"{summary['median_abs_error_pct']:.2f}%, max {summary['max_abs_error_pct']:.2f}%. "
+        f"All {summary['configs']}: median {summary['median_abs_error_pct_all']:.2f}%, "
+        f"max {summary['max_abs_error_pct_all']:.2f}%.",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def write_constant(rows, summary, device: str, machine: str, path: Path) -> None:
     """Commit the measurement as a Python constant the report quotes (not a hand-written number)."""
-    record = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "device": device, "machine": machine, "summary": summary, "rows": rows}
+    record = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": device,
+        "machine": machine,
+        "summary": summary,
+        "rows": rows,
+    }
     path.write_text(
-        '"""Accuracy of the memory prediction, as measured by bench/memory_accuracy.py (generated file)."""\n\n'
+        '"""Accuracy of the memory prediction, measured by bench/memory_accuracy.py (generated)."""\n\n'
         f"MEASURED_ACCURACY = {json.dumps(record, indent=1)}\n".replace("null", "None")
     )
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--out", type=Path, help="write the Markdown table here")
     parser.add_argument("--only", help="run only configurations whose name contains this text")
     parser.add_argument("--no-record", action="store_true", help="do not rewrite measured_accuracy.py")
+    parser.add_argument("--jobs", type=int, default=2, help="CPU measurements run in parallel (processes)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -326,15 +433,19 @@ def main(argv=None) -> int:
         machine = f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
     else:
         cases, target = CPU_CASES, "cpu"
-        machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+        machine = (
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+        )
     if args.only:
         cases = [c for c in cases if args.only in c[0]]
     start = time.perf_counter()
-    rows = run_cases(cases, args.device, target)
+    rows = run_cases(cases, args.device, target, args.jobs)
     summary = summarise(rows)
-    header = (f"Memory prediction accuracy, {args.device} (target profile {target}), {machine}, "
-              f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-              f"{time.perf_counter() - start:.0f} s")
+    header = (
+        f"Memory prediction accuracy, {args.device} (target profile {target}), {machine}, "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{time.perf_counter() - start:.0f} s"
+    )
     table = markdown(rows, summary, header) if rows else header + "\n\nno configuration ran\n"
     print(table)
     if args.out:

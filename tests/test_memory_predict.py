@@ -35,9 +35,16 @@ def test_exact_parameter_gradient_and_adamw_state_bytes(cpu_trace):
     # exp_avg + exp_avg_sq per parameter, plus one fp32 step counter per parameter tensor
     assert cpu_trace.optimizer_state_bytes == 2 * 394_592 + 4 * n_tensors
     p = cpu_trace.training(4)
-    assert p.at_peak["parameters"] == 394_592 and p.at_peak["optimizer_state"] == cpu_trace.optimizer_state_bytes
-    assert p.input_bytes == {"x_sig_t": 4 * 2 * 5160 * 4, "geom": 4 * 3 * 5160 * 4, "t": 4 * 8,
-                             "label": 4 * 6 * 4, "target": 4 * 2 * 5160 * 4}
+    assert (
+        p.at_peak["parameters"] == 394_592 and p.at_peak["optimizer_state"] == cpu_trace.optimizer_state_bytes
+    )
+    assert p.input_bytes == {
+        "x_sig_t": 4 * 2 * 5160 * 4,
+        "geom": 4 * 3 * 5160 * 4,
+        "t": 4 * 8,
+        "label": 4 * 6 * 4,
+        "target": 4 * 2 * 5160 * 4,
+    }
     assert sum(p.at_peak.values()) == p.peak_bytes
 
 
@@ -71,8 +78,9 @@ def test_bf16_autocast_means_less_memory(cpu_trace):
 
 def test_attention_dropout_on_cpu_falls_to_math_and_costs_far_more(cpu_trace):
     build, inputs = _fns({"dropout": 0.1})
-    with_dropout = predict_training_memory(build, inputs, 4, optimizer=OptimizerSpec(), precision="fp32",
-                                           target=target_from_name("cpu"))
+    with_dropout = predict_training_memory(
+        build, inputs, 4, optimizer=OptimizerSpec(), precision="fp32", target=target_from_name("cpu")
+    )
     without = cpu_trace.training(4)
     assert {a.kernel for a in without.attention} == {"flash (CPU)"}
     assert {a.kernel for a in with_dropout.attention} == {"math"}
@@ -102,8 +110,12 @@ def test_inference_needs_no_gradients_or_optimizer_state():
 
 def test_flops_of_a_linear_model_are_two_b_in_out():
     batch, n_in, n_out = 32, 48, 24
-    trace = TrainingTrace(lambda: nn.Linear(n_in, n_out), lambda b: {"input": torch.randn(b, n_in)},
-                          optimizer=OptimizerSpec(), target=target_from_name("cpu"))
+    trace = TrainingTrace(
+        lambda: nn.Linear(n_in, n_out),
+        lambda b: {"input": torch.randn(b, n_in)},
+        optimizer=OptimizerSpec(),
+        target=target_from_name("cpu"),
+    )
     flops = trace.training(batch, count_flops=True).flops
     assert flops.forward_total == 2 * batch * n_in * n_out
     # backward: grad of the weight (2·B·in·out); the input needs no gradient

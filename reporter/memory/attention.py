@@ -65,11 +65,14 @@ def choose_cuda_kernel(call: AttentionCall, compute_capability: tuple[int, int])
     elif call.dtype == torch.bfloat16 and sm < 80:
         refusals.append(f"memory-efficient in bf16 needs sm80+ (target is sm{sm})")
     elif call.head_dim % align != 0:
-        refusals.append(f"memory-efficient needs head_dim divisible by {align} in {dtype_name} "
-                        f"(got {call.head_dim})")
+        refusals.append(
+            f"memory-efficient needs head_dim divisible by {align} in {dtype_name} (got {call.head_dim})"
+        )
     else:
-        return AttentionChoice("memory-efficient", "; ".join(refusals) + f"; {dtype_name}, head_dim "
-                               f"{call.head_dim} divisible by {align}")
+        return AttentionChoice(
+            "memory-efficient",
+            "; ".join(refusals) + f"; {dtype_name}, head_dim {call.head_dim} divisible by {align}",
+        )
     return AttentionChoice("math", "; ".join(refusals) + " ⇒ math materialises B·heads·L² scores")
 
 
@@ -78,8 +81,11 @@ def describe_cpu_kernel(call: AttentionCall, used_flash: bool) -> AttentionChoic
     if used_flash:
         return AttentionChoice("flash (CPU)", "observed: torch's fused CPU flash kernel, O(L) memory")
     if call.dropout:
-        return AttentionChoice("math", "observed: attention dropout > 0 disables the CPU flash kernel "
-                               "⇒ math materialises B·heads·L² scores")
+        return AttentionChoice(
+            "math",
+            "observed: attention dropout > 0 disables the CPU flash kernel "
+            "⇒ math materialises B·heads·L² scores",
+        )
     return AttentionChoice("math", "observed: torch's math path ⇒ B·heads·L² scores")
 
 
@@ -114,15 +120,21 @@ class AttentionRecorder:
         dtype = q.dtype
         if torch.is_autocast_enabled("cpu") and dtype.is_floating_point:
             dtype = torch.get_autocast_dtype("cpu")
-        return AttentionCall(dtype=dtype, head_dim=int(q.shape[-1]), dropout=float(dropout_p) > 0.0,
-                             has_mask=attn_mask is not None, seq_len=int(k.shape[-2]))
+        return AttentionCall(
+            dtype=dtype,
+            head_dim=int(q.shape[-1]),
+            dropout=float(dropout_p) > 0.0,
+            has_mask=attn_mask is not None,
+            seq_len=int(k.shape[-2]),
+        )
 
     def sdpa(self, original, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **kw):
         call = self._call_of(q, k, dropout_p, attn_mask)
         if not self.target.is_cuda:
             self.flash_seen = False
-            out = original(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
-                           scale=scale, **kw)
+            out = original(
+                q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale, **kw
+            )
             self.choices.setdefault(call, describe_cpu_kernel(call, self.flash_seen))
             return out
         choice = choose_cuda_kernel(call, self.target.compute_capability or (8, 0))
@@ -130,16 +142,20 @@ class AttentionRecorder:
         if choice.kernel == "math":
             dtype = call.dtype
             with torch.autocast("cpu", enabled=False):
-                return math_attention(q.to(dtype), k.to(dtype), v.to(dtype), attn_mask, float(dropout_p),
-                                      is_causal, scale)
+                return math_attention(
+                    q.to(dtype), k.to(dtype), v.to(dtype), attn_mask, float(dropout_p), is_causal, scale
+                )
         # Fused CUDA kernels do not store a dropout mask (they regenerate it from the RNG seed), so the
         # CPU flash kernel without dropout has the same saved tensors.
         try:
             with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
-                return original(q, k, v, attn_mask=attn_mask, dropout_p=0.0, is_causal=is_causal,
-                                scale=scale, **kw)
+                return original(
+                    q, k, v, attn_mask=attn_mask, dropout_p=0.0, is_causal=is_causal, scale=scale, **kw
+                )
         except RuntimeError:
-            return original(q, k, v, attn_mask=attn_mask, dropout_p=0.0, is_causal=is_causal, scale=scale, **kw)
+            return original(
+                q, k, v, attn_mask=attn_mask, dropout_p=0.0, is_causal=is_causal, scale=scale, **kw
+            )
 
     @contextlib.contextmanager
     def patched(self) -> Iterator[None]:
@@ -148,7 +164,7 @@ class AttentionRecorder:
 
         def routed(q, k, v, *args, **kwargs):
             names = ("attn_mask", "dropout_p", "is_causal")
-            kwargs.update(dict(zip(names, args)))
+            kwargs.update(dict(zip(names, args, strict=False)))
             return self.sdpa(original, q, k, v, **kwargs)
 
         F.scaled_dot_product_attention = routed

@@ -19,16 +19,63 @@ aten = torch.ops.aten
 
 # Ops that move or allocate data but compute nothing: not worth listing as "not counted".
 _NO_COMPUTE = {
-    "aten.view", "aten._unsafe_view", "aten.t", "aten.transpose", "aten.permute", "aten.expand",
-    "aten.detach", "aten.alias", "aten.slice", "aten.select", "aten.unsqueeze", "aten.squeeze",
-    "aten.as_strided", "aten.empty", "aten.empty_like", "aten.empty_strided", "aten.zeros",
-    "aten.zeros_like", "aten.ones", "aten.ones_like", "aten.new_empty", "aten.new_zeros", "aten.clone",
-    "aten._to_copy", "aten.copy_", "aten.reshape", "aten.split", "aten.split_with_sizes", "aten.unbind",
-    "aten.chunk", "aten.contiguous", "aten.lift_fresh", "aten.full", "aten.full_like", "aten.new_empty_strided",
-    "aten.fill_", "aten.zero_", "aten.randn", "aten.randn_like", "aten.rand", "aten.rand_like",
-    "aten.normal_", "aten.uniform_", "aten.randint", "aten.bernoulli_", "aten.set_", "aten.cat",
-    "aten.stack", "aten.unflatten", "aten.flatten", "aten.view_as", "aten.new_ones", "aten.arange",
-    "aten._local_scalar_dense", "aten.lift_fresh_copy", "aten.scalar_tensor", "aten.empty_permuted",
+    "aten.view",
+    "aten._unsafe_view",
+    "aten.t",
+    "aten.transpose",
+    "aten.permute",
+    "aten.expand",
+    "aten.detach",
+    "aten.alias",
+    "aten.slice",
+    "aten.select",
+    "aten.unsqueeze",
+    "aten.squeeze",
+    "aten.as_strided",
+    "aten.empty",
+    "aten.empty_like",
+    "aten.empty_strided",
+    "aten.zeros",
+    "aten.zeros_like",
+    "aten.ones",
+    "aten.ones_like",
+    "aten.new_empty",
+    "aten.new_zeros",
+    "aten.clone",
+    "aten._to_copy",
+    "aten.copy_",
+    "aten.reshape",
+    "aten.split",
+    "aten.split_with_sizes",
+    "aten.unbind",
+    "aten.chunk",
+    "aten.contiguous",
+    "aten.lift_fresh",
+    "aten.full",
+    "aten.full_like",
+    "aten.new_empty_strided",
+    "aten.fill_",
+    "aten.zero_",
+    "aten.randn",
+    "aten.randn_like",
+    "aten.rand",
+    "aten.rand_like",
+    "aten.normal_",
+    "aten.uniform_",
+    "aten.randint",
+    "aten.bernoulli_",
+    "aten.set_",
+    "aten.cat",
+    "aten.stack",
+    "aten.unflatten",
+    "aten.flatten",
+    "aten.view_as",
+    "aten.new_ones",
+    "aten.arange",
+    "aten._local_scalar_dense",
+    "aten.lift_fresh_copy",
+    "aten.scalar_tensor",
+    "aten.empty_permuted",
 }
 
 
@@ -36,7 +83,9 @@ def _cpu_flash(query_shape, key_shape, value_shape, *args, out_shape=None, **kwa
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-def _cpu_flash_backward(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kw) -> int:
+def _cpu_flash_backward(
+    grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kw
+) -> int:
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 

@@ -138,7 +138,6 @@ class TrainingTrace:
         self.parameter_bytes = sum(self._bytes(p) for p in self.model.parameters())
         self.buffer_bytes = sum(self._bytes(b) for b in self.model.buffers())
         self.gradient_bytes = sum(self._bytes(p) for p in trainable)
-        self._output_tail: tuple[int, ...] | None = None
         self._warm_up()
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -156,21 +155,20 @@ class TrainingTrace:
         return inputs
 
     def _target(self, batch_size: int) -> Tensor:
-        if self._output_tail is None:
-            with torch.no_grad():
-                shape = first_tensor(self.model(**self.make_inputs(1))).shape
-            self._output_tail = tuple(shape[1:])
         target = torch.randn(batch_size, *self._output_tail)
         self.tracker.track(target, "inputs")
         return target
 
     def _warm_up(self) -> None:
         """Step 1: creates the optimizer state (lazily, as torch does) at batch size 1."""
+        shapes: list[tuple[int, ...]] = []
+        hook = self.model.register_forward_hook(lambda m, a, out: shapes.append(tuple(first_tensor(out).shape)))
         with self.fake_mode, self.recorder.patched(), self.tracker:
-            target = self._target(1)
             inputs = self._inputs(1)
-            training_step(self.model, self.optimizer, inputs, target, "fp32")
-            del inputs, target
+            training_step(self.model, self.optimizer, inputs, None, "fp32")
+            del inputs
+        hook.remove()
+        self._output_tail = shapes[0][1:]
         with self.fake_mode:
             for state in self.optimizer.state.values():
                 for name, value in state.items():
@@ -188,29 +186,51 @@ class TrainingTrace:
 
     def _attention(self) -> list[AttentionKernel]:
         return [
-            AttentionKernel(kernel=c.kernel, reason=c.reason, dtype=str(call.dtype).replace("torch.", ""),
-                            head_dim=call.head_dim, seq_len=call.seq_len, dropout=call.dropout)
+            AttentionKernel(
+                kernel=c.kernel,
+                reason=c.reason,
+                dtype=str(call.dtype).replace("torch.", ""),
+                head_dim=call.head_dim,
+                seq_len=call.seq_len,
+                dropout=call.dropout,
+            )
             for call, c in self.recorder.summary()
         ]
 
-    def _prediction(self, mode: str, batch_size: int, precision: Precision, input_sizes: dict[str, int],
-                    exclude: tuple[str, ...] = (), flops: FlopCount | None = None) -> MemoryPrediction:
+    def _prediction(
+        self,
+        mode: str,
+        batch_size: int,
+        precision: Precision,
+        input_sizes: dict[str, int],
+        exclude: tuple[str, ...] = (),
+        flops: FlopCount | None = None,
+    ) -> MemoryPrediction:
         t = self.tracker
         at_peak = {k: v for k, v in t.peak_breakdown.items() if k not in exclude}
         excluded = sum(t.peak_breakdown.get(k, 0) for k in exclude)
         return MemoryPrediction(
-            mode=mode, batch_size=batch_size, precision=precision, target=self.target.name,
-            peak_bytes=t.peak - excluded, peak_phase=t.peak_phase, at_peak=at_peak,
+            mode=mode,
+            batch_size=batch_size,
+            precision=precision,
+            target=self.target.name,
+            peak_bytes=t.peak - excluded,
+            peak_phase=t.peak_phase,
+            at_peak=at_peak,
             phase_peaks={k: v - excluded for k, v in t.phase_peaks.items()},
-            parameter_bytes=self.parameter_bytes, buffer_bytes=self.buffer_bytes,
+            parameter_bytes=self.parameter_bytes,
+            buffer_bytes=self.buffer_bytes,
             gradient_bytes=self.gradient_bytes if mode == "training" else 0,
             optimizer_state_bytes=self.optimizer_state_bytes if mode == "training" else 0,
-            input_bytes=input_sizes, attention=self._attention(), flops=flops,
+            input_bytes=input_sizes,
+            attention=self._attention(),
+            flops=flops,
         )
 
     # -- public --------------------------------------------------------------------------------------
-    def training(self, batch_size: int, precision: Precision = "fp32", *, count_flops: bool = False
-                 ) -> MemoryPrediction:
+    def training(
+        self, batch_size: int, precision: Precision = "fp32", *, count_flops: bool = False
+    ) -> MemoryPrediction:
         """Trace one steady-state training step at ``batch_size``."""
         if batch_size < 1:
             raise InputError(f"batch size must be ≥ 1 (got {batch_size})")
@@ -240,8 +260,13 @@ class TrainingTrace:
             else:
                 training_step(self.model, self.optimizer, inputs, target, precision, set_phase)
             tracker.finish()
-            prediction = self._prediction("training", batch_size, precision, sizes,
-                                          flops=flop_recorder.result(tracker.ops_seen) if flop_recorder else None)
+            prediction = self._prediction(
+                "training",
+                batch_size,
+                precision,
+                sizes,
+                flops=flop_recorder.result(tracker.ops_seen) if flop_recorder else None,
+            )
             del inputs, target
         return prediction
 
@@ -260,8 +285,9 @@ class TrainingTrace:
                     output = first_tensor(self.model(**inputs))
                 del output
                 tracker.finish()
-                prediction = self._prediction("inference", batch_size, precision, sizes,
-                                              exclude=("optimizer_state",))
+                prediction = self._prediction(
+                    "inference", batch_size, precision, sizes, exclude=("optimizer_state",)
+                )
                 del inputs
         finally:
             self.model.train()
@@ -291,6 +317,7 @@ def predict_inference_memory(
     target: TargetProfile,
 ) -> MemoryPrediction:
     """Peak memory of one sampling step (eval mode, no grad): parameters, buffers, inputs, temporaries."""
-    trace = TrainingTrace(build_model, make_inputs, optimizer=OptimizerSpec(name="SGD", weight_decay=0.0),
-                          target=target)
+    trace = TrainingTrace(
+        build_model, make_inputs, optimizer=OptimizerSpec(name="SGD", weight_decay=0.0), target=target
+    )
     return trace.inference(batch_size, precision)

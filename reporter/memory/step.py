@@ -37,14 +37,18 @@ class OptimizerSpec:
         names = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
         if raw.lower() not in names:
             raise InputError(f"training.optimizer {raw!r} is not one of AdamW, Adam, SGD")
-        return cls(name=names[raw.lower()], lr=float(training.get("learning_rate", 2e-4)),
-                   weight_decay=float(training.get("weight_decay", 0.01)))
+        return cls(
+            name=names[raw.lower()],
+            lr=float(training.get("learning_rate", 2e-4)),
+            weight_decay=float(training.get("weight_decay", 0.01)),
+        )
 
     def build(self, params, *, foreach: bool | None = None) -> torch.optim.Optimizer:
         """Build the optimizer; ``foreach`` as the target device would default it (True on CUDA)."""
         if self.name == "SGD":
-            return torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay,
-                                   foreach=foreach)
+            return torch.optim.SGD(
+                params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay, foreach=foreach
+            )
         cls = torch.optim.AdamW if self.name == "AdamW" else torch.optim.Adam
         return cls(params, lr=self.lr, weight_decay=self.weight_decay, foreach=foreach)
 
@@ -67,10 +71,13 @@ def first_tensor(output) -> torch.Tensor:
     raise InputError("the model's forward returned no tensor")
 
 
-def _loss(model: nn.Module, inputs: dict, target: torch.Tensor, precision: Precision, device_type: str
-          ) -> torch.Tensor:
+def _loss(
+    model: nn.Module, inputs: dict, target: torch.Tensor | None, precision: Precision, device_type: str
+) -> torch.Tensor:
     with autocast_context(precision, device_type):
         prediction = first_tensor(model(**inputs))
+        if target is None:  # a first step that only learns the output shape
+            target = torch.zeros(prediction.shape)
         # mse_loss runs in fp32 under CUDA autocast; the explicit cast does the same on every device.
         return F.mse_loss(prediction.float(), target)
 
@@ -79,7 +86,7 @@ def training_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     inputs: dict,
-    target: torch.Tensor,
+    target: torch.Tensor | None,
     precision: Precision,
     set_phase: Callable[[str], None] = lambda phase: None,
     device_type: str = "cpu",

@@ -68,7 +68,9 @@ def sweep_batch_sizes(
     """Sweep powers of two around ``batch_size`` and find the largest batch size that fits the target."""
     target = trace.target
     traced: dict[int, int] = {}
-    first = main if main is not None and main.precision == precision else trace.training(batch_size, precision)
+    first = (
+        main if main is not None and main.precision == precision else trace.training(batch_size, precision)
+    )
     traced[first.batch_size] = first.peak_bytes
     other_batch = first.batch_size * 2
     second = trace.training(other_batch, precision)
@@ -78,7 +80,7 @@ def sweep_batch_sizes(
     capacity = step_capacity(target)
     best = lines.largest_below(capacity)
     # Confirm the answer by tracing it (the lines are exact only where the same moment holds the peak).
-    for _ in range(4):
+    for _ in range(2):
         if best < 1:
             break
         peak = traced.get(best) or trace.training(best, precision).peak_bytes

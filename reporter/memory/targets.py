@@ -57,8 +57,14 @@ class TargetProfile:
         return self.memory_bytes - self.cuda_context_bytes
 
 
-def _cuda(name: str, total_mib: int | None, cc: tuple[int, int], context_mib: int, description: str,
-          total_bytes: int | None = None) -> TargetProfile:
+def _cuda(
+    name: str,
+    total_mib: int | None,
+    cc: tuple[int, int],
+    context_mib: int,
+    description: str,
+    total_bytes: int | None = None,
+) -> TargetProfile:
     return TargetProfile(
         name=name,
         kind="cuda",
@@ -85,8 +91,22 @@ CUDA_PROFILES: dict[str, TargetProfile] = {
 }
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
-_UNITS = {"": GiB, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": MiB,
-          "g": GiB, "gb": 1000**3, "gib": GiB, "t": 1000**4, "tb": 1000**4, "tib": 1024**4}
+_UNITS = {
+    "": GiB,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": MiB,
+    "g": GiB,
+    "gb": 1000**3,
+    "gib": GiB,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
 
 
 def parse_gpu_memory(text: str) -> int:
@@ -112,7 +132,9 @@ def cpu_target() -> TargetProfile:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         total = 0
-    return TargetProfile(name="cpu", kind="cpu", memory_bytes=int(total), description="this machine's CPU and RAM")
+    return TargetProfile(
+        name="cpu", kind="cpu", memory_bytes=int(total), description="this machine's CPU and RAM"
+    )
 
 
 def _normalise(name: str) -> str:
@@ -138,10 +160,17 @@ def target_from_name(name: str, gpu_memory: str | int | None = None) -> TargetPr
     if profile is not None:
         if size is None:
             return profile
-        return TargetProfile(**{**profile.__dict__, "memory_bytes": size,
-                                "name": f"{profile.name} ({size / GiB:.1f} GiB)"})
+        return TargetProfile(
+            **{**profile.__dict__, "memory_bytes": size, "name": f"{profile.name} ({size / GiB:.1f} GiB)"}
+        )
     if key in ("cuda", "gpu") and size is not None:
-        return _cuda(f"CUDA GPU {size / GiB:.1f} GiB", None, (8, 0), 512,
-                     "generic CUDA GPU, assumed sm80 (flash attention available)", total_bytes=size)
+        return _cuda(
+            f"CUDA GPU {size / GiB:.1f} GiB",
+            None,
+            (8, 0),
+            512,
+            "generic CUDA GPU, assumed sm80 (flash attention available)",
+            total_bytes=size,
+        )
     known = ", ".join(["cpu", *CUDA_PROFILES, "cuda (with --gpu-memory)"])
     raise InputError(f"unknown target {name!r}; known targets: {known}")

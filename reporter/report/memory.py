@@ -109,7 +109,9 @@ class MemorySection(ReportModel):
     findings: list[Finding] = Field(default_factory=list)
     flops: FlopsSection | None = None
     seed_estimate_total_bytes: int | None = Field(
-        default=None, description="what the seed inspector printed (B·L·hidden·depth activations), for contrast")
+        default=None,
+        description="what the seed inspector printed (B·L·hidden·depth activations), for contrast",
+    )
 
 
 # -- conversion from the engine --------------------------------------------------------------------
@@ -139,9 +141,13 @@ def _rows(p) -> list[MemoryRow]:
         MemoryRow(label="Input Data", bytes=inputs["Input Data"], exact=True, note=input_note),
         MemoryRow(label="Geometry", bytes=inputs["Geometry"], exact=True),
         MemoryRow(label="Labels", bytes=inputs["Labels"], exact=True),
-        MemoryRow(label="Activations", bytes=at.get("saved_activations", 0) + at.get("temporaries", 0),
-                  exact=False, note=f"saved for backward {at.get('saved_activations', 0) / MiB:.2f} MiB, "
-                  f"temporaries {at.get('temporaries', 0) / MiB:.2f} MiB"),
+        MemoryRow(
+            label="Activations",
+            bytes=at.get("saved_activations", 0) + at.get("temporaries", 0),
+            exact=False,
+            note=f"saved for backward {at.get('saved_activations', 0) / MiB:.2f} MiB, "
+            f"temporaries {at.get('temporaries', 0) / MiB:.2f} MiB",
+        ),
         MemoryRow(label="Total", bytes=p.peak_bytes, exact=False, note=f"peak in {p.peak_phase}"),
     ]
     return rows
@@ -150,10 +156,24 @@ def _rows(p) -> list[MemoryRow]:
 def estimate_from_prediction(p) -> MemoryEstimate:
     """Report model of a :class:`reporter.memory.predict.MemoryPrediction`."""
     return MemoryEstimate(
-        mode=p.mode, precision=p.precision, batch_size=p.batch_size, peak_bytes=p.peak_bytes,
-        peak_phase=p.peak_phase, at_peak=dict(p.at_peak), rows=_rows(p),
-        attention=[AttentionKernelInfo(kernel=a.kernel, reason=a.reason, dtype=a.dtype, head_dim=a.head_dim,
-                                       seq_len=a.seq_len, dropout=a.dropout) for a in p.attention],
+        mode=p.mode,
+        precision=p.precision,
+        batch_size=p.batch_size,
+        peak_bytes=p.peak_bytes,
+        peak_phase=p.peak_phase,
+        at_peak=dict(p.at_peak),
+        rows=_rows(p),
+        attention=[
+            AttentionKernelInfo(
+                kernel=a.kernel,
+                reason=a.reason,
+                dtype=a.dtype,
+                head_dim=a.head_dim,
+                seq_len=a.seq_len,
+                dropout=a.dropout,
+            )
+            for a in p.attention
+        ],
     )
 
 
@@ -164,48 +184,96 @@ def accuracy_statement(target_kind: str) -> AccuracyStatement:
     except ImportError:
         return AccuracyStatement(text="The prediction's error has not been measured in this build.")
     s = record["summary"]
-    text = (f"Predicted figures: median |error| {s['median_abs_error_pct']:.2f}%, max {s['max_abs_error_pct']:.2f}% "
-            f"against the measured peak of the same step on {s['configs_ge_40mb']} configurations with peaks "
-            f"≥ 40 MB ({record['device']}, {record['machine']}, {record['date']}).")
+    text = (
+        f"Predicted figures: median |error| {s['median_abs_error_pct']:.2f}%, "
+        f"max {s['max_abs_error_pct']:.2f}% "
+        f"against the measured peak of the same step on {s['configs_ge_40mb']} configurations with peaks "
+        f"≥ 40 MB ({record['device']}, {record['machine']}, {record['date']})."
+    )
     if target_kind == "cuda" and record["device"] != "cuda":
-        text += (" For CUDA targets that measurement is on the CPU; the CUDA-specific rules (attention "
-                 "kernel, foreach optimizer, 512-byte rounding) have not been checked on a GPU in this build.")
-    return AccuracyStatement(text=text, device=record["device"], date=record["date"], machine=record["machine"],
-                             configurations=s["configs_ge_40mb"], median_abs_error_pct=s["median_abs_error_pct"],
-                             max_abs_error_pct=s["max_abs_error_pct"])
+        text += (
+            " For CUDA targets that measurement is on the CPU; the CUDA-specific rules (attention "
+            "kernel, foreach optimizer, 512-byte rounding) have not been checked on a GPU in this build."
+        )
+    return AccuracyStatement(
+        text=text,
+        device=record["device"],
+        date=record["date"],
+        machine=record["machine"],
+        configurations=s["configs_ge_40mb"],
+        median_abs_error_pct=s["median_abs_error_pct"],
+        max_abs_error_pct=s["max_abs_error_pct"],
+    )
 
 
 def flops_section(flops, batch_size: int) -> FlopsSection:
-    modules = sorted(set(flops.forward_by_module) | set(flops.training_by_module),
-                     key=lambda m: -flops.training_by_module.get(m, 0))
+    modules = sorted(
+        set(flops.forward_by_module) | set(flops.training_by_module),
+        key=lambda m: -flops.training_by_module.get(m, 0),
+    )
     return FlopsSection(
-        batch_size=batch_size, forward_flops=flops.forward_total, training_flops=flops.training_total,
-        by_module=[ModuleFlops(module=m, forward_flops=flops.forward_by_module.get(m, 0),
-                               training_flops=flops.training_by_module.get(m, 0)) for m in modules],
+        batch_size=batch_size,
+        forward_flops=flops.forward_total,
+        training_flops=flops.training_total,
+        by_module=[
+            ModuleFlops(
+                module=m,
+                forward_flops=flops.forward_by_module.get(m, 0),
+                training_flops=flops.training_by_module.get(m, 0),
+            )
+            for m in modules
+        ],
         not_counted_ops=list(flops.not_counted_ops),
-        method="torch.utils.flop_counter.FlopCounterMode on the traced step (2 FLOPs per multiply-add; matrix "
-               "products, convolutions and attention only; the optimizer update is not counted)",
+        method="torch.utils.flop_counter.FlopCounterMode on the traced step "
+        "(2 FLOPs per multiply-add; matrix "
+        "products, convolutions and attention only; the optimizer update is not counted)",
     )
 
 
 def _charts(fp32: MemoryEstimate, amp: MemoryEstimate | None, sweep: BatchSweepInfo | None) -> list[Chart]:
     estimates = [e for e in (fp32, amp) if e is not None]
     categories = [e.precision for e in estimates]
-    layers = ["parameters", "buffers", "gradients", "optimizer_state", "inputs", "saved_activations",
-              "temporaries"]
-    charts = [Chart(
-        id="memory-by-category", title="Peak memory by category (training step)", kind="stacked_bar",
-        categories=categories, unit="MiB", y_label="MiB at the peak",
-        series=[Series(name=layer.replace("_", " "), values=[e.at_peak.get(layer, 0) / MiB for e in estimates])
-                for layer in layers],
-    )]
+    layers = [
+        "parameters",
+        "buffers",
+        "gradients",
+        "optimizer_state",
+        "inputs",
+        "saved_activations",
+        "temporaries",
+    ]
+    charts = [
+        Chart(
+            id="memory-by-category",
+            title="Peak memory by category (training step)",
+            kind="stacked_bar",
+            categories=categories,
+            unit="MiB",
+            y_label="MiB at the peak",
+            series=[
+                Series(
+                    name=layer.replace("_", " "), values=[e.at_peak.get(layer, 0) / MiB for e in estimates]
+                )
+                for layer in layers
+            ],
+        )
+    ]
     if sweep is not None:
-        charts.append(Chart(
-            id="memory-batch-sweep", title=f"Peak memory over batch size ({sweep.precision})", kind="line",
-            x=[float(b) for b in sweep.batch_sizes], x_label="batch size", y_label="peak (MiB)", unit="MiB",
-            series=[Series(name="predicted peak", values=[b / MiB for b in sweep.peak_bytes])],
-            threshold=sweep.capacity_bytes / MiB, threshold_label="target capacity for the step", log_y=True,
-        ))
+        charts.append(
+            Chart(
+                id="memory-batch-sweep",
+                title=f"Peak memory over batch size ({sweep.precision})",
+                kind="line",
+                x=[float(b) for b in sweep.batch_sizes],
+                x_label="batch size",
+                y_label="peak (MiB)",
+                unit="MiB",
+                series=[Series(name="predicted peak", values=[b / MiB for b in sweep.peak_bytes])],
+                threshold=sweep.capacity_bytes / MiB,
+                threshold_label="target capacity for the step",
+                log_y=True,
+            )
+        )
     return charts
 
 
@@ -246,8 +314,9 @@ def build_memory_section(
     profile = target if isinstance(target, TargetProfile) else target_from_name(str(target), gpu_memory)
     use_amp = bool(training_cfg.get("use_amp", True))
     amp = amp_dtype or ("fp16" if profile.is_cuda else "bf16")
-    trace = TrainingTrace(build, make_inputs, optimizer=OptimizerSpec.from_training_config(training_cfg),
-                          target=profile)
+    trace = TrainingTrace(
+        build, make_inputs, optimizer=OptimizerSpec.from_training_config(training_cfg), target=profile
+    )
     p32 = trace.training(batch_size, "fp32", count_flops=flops)
     pamp = trace.training(batch_size, amp)
     trained = pamp if use_amp else p32
@@ -260,40 +329,67 @@ def build_memory_section(
         "Steady-state step (the second): the optimizer state exists; gradients are freed by "
         "zero_grad(set_to_none=True) at the end of each step.",
         f"Optimizer: {trace.optimizer.__class__.__name__}"
-        + (" with foreach=True (the CUDA default)" if profile.is_cuda else "") + ".",
+        + (" with foreach=True (the CUDA default)" if profile.is_cuda else "")
+        + ".",
         f"Mixed precision is traced with autocast ({amp}); GENESIS trains with "
         f"{'fp16 autocast on CUDA' if use_amp else 'fp32 (use_amp false)'}. GradScaler and gradient "
         "clipping add only per-parameter scalars and are not traced.",
     ]
     if profile.is_cuda:
-        notes.append(f"CUDA allocations are rounded up to {profile.allocation_rounding} bytes; the CUDA context "
-                     f"({profile.cuda_context_bytes / MiB:.0f} MiB) is an estimate and the allocator headroom "
-                     f"({profile.headroom_fraction:.0%} of the peak) an assumption, both shown separately.")
+        notes.append(
+            f"CUDA allocations are rounded up to {profile.allocation_rounding} bytes; the CUDA context "
+            f"({profile.cuda_context_bytes / MiB:.0f} MiB) is an estimate and the allocator headroom "
+            f"({profile.headroom_fraction:.0%} of the peak) an assumption, both shown separately."
+        )
     findings = []
     kernels = {a.kernel for a in trained.attention}
     if "math" in kernels:
-        findings.append(Finding(severity=Severity.warning, code="memory.attention-math",
-                                message="attention falls back to the math kernel, which stores B·heads·L² "
-                                        "scores: " + trained.attention[0].reason, where="model.heads"))
+        findings.append(
+            Finding(
+                severity=Severity.warning,
+                code="memory.attention-math",
+                message="attention falls back to the math kernel, which stores B·heads·L² "
+                "scores: " + trained.attention[0].reason,
+                where="model.heads",
+            )
+        )
     if sweep_result is not None and sweep_result.largest_fitting_batch is None:
-        findings.append(Finding(severity=Severity.warning, code="memory.does-not-fit",
-                                message=f"a training step does not fit {profile.name} even at batch size 1"))
+        findings.append(
+            Finding(
+                severity=Severity.warning,
+                code="memory.does-not-fit",
+                message=f"a training step does not fit {profile.name} even at batch size 1",
+            )
+        )
     elif sweep_result is not None and sweep_result.largest_fitting_batch < batch_size:
-        findings.append(Finding(severity=Severity.warning, code="memory.batch-too-large",
-                                message=f"batch size {batch_size} does not fit {profile.name}; the largest that "
-                                        f"fits is {sweep_result.largest_fitting_batch}", where="data.batch_size"))
+        findings.append(
+            Finding(
+                severity=Severity.warning,
+                code="memory.batch-too-large",
+                message=f"batch size {batch_size} does not fit {profile.name}; the largest that "
+                f"fits is {sweep_result.largest_fitting_batch}",
+                where="data.batch_size",
+            )
+        )
     n_params = sum(p.numel() for p in trace.model.parameters())
     return MemorySection(
-        target=profile.name, target_kind="cuda" if profile.is_cuda else "cpu",
-        target_description=profile.description, capacity_bytes=profile.memory_bytes,
+        target=profile.name,
+        target_kind="cuda" if profile.is_cuda else "cpu",
+        target_description=profile.description,
+        capacity_bytes=profile.memory_bytes,
         cuda_context_bytes=profile.cuda_context_bytes,
         allocator_headroom_bytes=profile.headroom_bytes(trained.peak_bytes),
-        batch_size=batch_size, training_precision=trained.precision,
-        fp32=fp32_est, amp=amp_est,
+        batch_size=batch_size,
+        training_precision=trained.precision,
+        fp32=fp32_est,
+        amp=amp_est,
         inference=estimate_from_prediction(inference) if inference else None,
-        sweep=sweep_info, largest_fitting_batch=sweep_result.largest_fitting_batch if sweep_result else None,
+        sweep=sweep_info,
+        largest_fitting_batch=sweep_result.largest_fitting_batch if sweep_result else None,
         accuracy=accuracy_statement("cuda" if profile.is_cuda else "cpu"),
-        charts=_charts(fp32_est, amp_est, sweep_info), notes=notes, findings=findings,
+        charts=_charts(fp32_est, amp_est, sweep_info),
+        notes=notes,
+        findings=findings,
         flops=flops_section(p32.flops, batch_size) if p32.flops else None,
         seed_estimate_total_bytes=seed_estimate_bytes(model_cfg, n_params, batch_size),
     )
