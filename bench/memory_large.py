@@ -29,18 +29,31 @@ def child(target: str, batch: int) -> dict:
 
     imported = time.perf_counter()
     cfg = resolve_model_config(LARGE)
-    section = build_memory_section(get_architecture("dit"), cfg, {"optimizer": "AdamW", "use_amp": True}, batch,
-                                   target, sample_batch=batch)
+    section = build_memory_section(
+        get_architecture("dit"),
+        cfg,
+        {"optimizer": "AdamW", "use_amp": True},
+        batch,
+        target,
+        sample_batch=batch,
+    )
     done = time.perf_counter()
-    return {"import_s": imported - start, "analysis_s": done - imported,
-            "wall_s": done - start, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "fp32_peak_gib": section.fp32.peak_bytes / 2**30, "amp_peak_gib": section.amp.peak_bytes / 2**30,
-            "largest_fitting_batch": section.largest_fitting_batch,
-            "training_tflops": section.flops.training_flops / 1e12 if section.flops else None}
+    return {
+        "import_s": imported - start,
+        "analysis_s": done - imported,
+        "wall_s": done - start,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "fp32_peak_gib": section.fp32.peak_bytes / 2**30,
+        "amp_peak_gib": section.amp.peak_bytes / 2**30,
+        "largest_fitting_batch": section.largest_fitting_batch,
+        "training_tflops": section.flops.training_flops / 1e12 if section.flops else None,
+    }
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--target", default="H100-80GB")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -49,8 +62,11 @@ def main(argv=None) -> int:
         print(json.dumps(child(args.target, args.batch_size)))
         return 0
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--child", "--target", args.target, "--batch-size",
-                          str(args.batch_size)], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "--target", args.target, "--batch-size", str(args.batch_size)],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
@@ -59,8 +75,10 @@ def main(argv=None) -> int:
     result["process_wall_s"] = wall
     print(json.dumps(result, indent=1))
     ok = result["wall_s"] <= 15 and result["max_rss_mb"] <= 600
-    print(f"{'OK' if ok else 'OVER TARGET'}: analysis {result['wall_s']:.1f} s wall (target ≤ 15 s), "
-          f"peak RSS {result['max_rss_mb']:.0f} MB (target ≤ 600 MB)")
+    print(
+        f"{'OK' if ok else 'OVER TARGET'}: analysis {result['wall_s']:.1f} s wall (target ≤ 15 s), "
+        f"peak RSS {result['max_rss_mb']:.0f} MB (target ≤ 600 MB)"
+    )
     return 0
 
 

@@ -17,15 +17,25 @@ def section() -> MemorySection:
     repo_root = Path(__file__).resolve().parent.parent
     cfg = yaml.safe_load((repo_root / "configs" / "default.yaml").read_text())
     model_cfg = resolve_model_config(cfg["model"])
-    return build_memory_section(get_architecture("dit"), model_cfg, cfg["training"], 64, "H100-80GB",
-                                sample_batch=16)
+    return build_memory_section(
+        get_architecture("dit"), model_cfg, cfg["training"], 64, "H100-80GB", sample_batch=16
+    )
 
 
 def test_seed_table_rows_add_up_to_the_total(section):
     for estimate in (section.fp32, section.amp):
         labels = [r.label for r in estimate.rows]
-        assert labels == ["Parameters", "Buffers", "Gradients", "Optimizer States", "Input Data", "Geometry",
-                          "Labels", "Activations", "Total"]
+        assert labels == [
+            "Parameters",
+            "Buffers",
+            "Gradients",
+            "Optimizer States",
+            "Input Data",
+            "Geometry",
+            "Labels",
+            "Activations",
+            "Total",
+        ]
         rows = {r.label: r for r in estimate.rows}
         assert sum(r.bytes for r in estimate.rows if r.label != "Total") == rows["Total"].bytes
         assert rows["Parameters"].exact and rows["Optimizer States"].exact and not rows["Activations"].exact

@@ -162,7 +162,9 @@ class TrainingTrace:
     def _warm_up(self) -> None:
         """Step 1: creates the optimizer state (lazily, as torch does) at batch size 1."""
         shapes: list[tuple[int, ...]] = []
-        hook = self.model.register_forward_hook(lambda m, a, out: shapes.append(tuple(first_tensor(out).shape)))
+        hook = self.model.register_forward_hook(
+            lambda m, a, out: shapes.append(tuple(first_tensor(out).shape))
+        )
         with self.fake_mode, self.recorder.patched(), self.tracker:
             inputs = self._inputs(1)
             training_step(self.model, self.optimizer, inputs, None, "fp32")
