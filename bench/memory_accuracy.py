@@ -279,7 +279,7 @@ def cuda_target_name() -> str:
 def measure_cuda(case) -> dict:
     import torch
 
-    from reporter.memory.step import OptimizerSpec, training_step
+    from reporter.memory.step import OptimizerSpec, first_tensor, training_step
 
     name, arch, overrides, batch, precision, opt = case
     build, make_inputs = _model_fns(arch, overrides)
@@ -292,7 +292,7 @@ def measure_cuda(case) -> dict:
     model = build().cuda().train()
     optimizer = OptimizerSpec(name=opt).build([p for p in model.parameters() if p.requires_grad])
     with torch.no_grad():
-        tail = tuple(model(**{k: v.cuda() for k, v in make_inputs(1).items()}).shape[1:])
+        tail = tuple(first_tensor(model(**{k: v.cuda() for k, v in make_inputs(1).items()})).shape[1:])
     for step in range(2):
         inputs = {k: v.cuda() for k, v in make_inputs(batch).items()}
         target = torch.randn(batch, *tail, device="cuda")

@@ -99,6 +99,22 @@ def _fake_copy_of_meta(model: nn.Module) -> nn.Module:
     return model
 
 
+def _build_fake(build_model: Callable[[], nn.Module]) -> nn.Module:
+    """Build on the meta device and swap in fake tensors; if the model cannot be built on meta, build it
+    directly under the (active) fake mode."""
+    try:
+        with torch.device("meta"):
+            model = build_model()
+    except Exception:  # noqa: BLE001 - some constructors need real devices; fake mode is the fallback
+        model = build_model()
+        if not isinstance(model, nn.Module):
+            raise InputError("the model builder did not return a torch.nn.Module") from None
+        return model
+    if not isinstance(model, nn.Module):
+        raise InputError("the model builder did not return a torch.nn.Module")
+    return _fake_copy_of_meta(model)
+
+
 class TrainingTrace:
     """A fake model + optimizer that can trace steady-state steps at any batch size and precision.
 
@@ -120,12 +136,8 @@ class TrainingTrace:
         self.tracker = StorageTracker(target.round_allocation)
         self.recorder = AttentionRecorder(target)
         self.tracker.on_flash = self._flash_seen
-        with torch.device("meta"):
-            model = build_model()
-        if not isinstance(model, nn.Module):
-            raise InputError("the model builder did not return a torch.nn.Module")
         with self.fake_mode:
-            self.model = _fake_copy_of_meta(model)
+            self.model = _build_fake(build_model)
             self.model.train()
             for p in self.model.parameters():
                 self.tracker.track(p, "parameters")
