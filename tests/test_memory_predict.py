@@ -128,3 +128,16 @@ def test_flops_per_top_level_module_of_the_default_model(cpu_trace):
     assert set(flops.forward_by_module) >= {"embedder", "blocks", "t_mlp", "y_mlp", "out_proj"}
     assert sum(flops.forward_by_module.values()) == flops.forward_total
     assert flops.training_total > 2 * flops.forward_total
+
+
+def test_largest_fitting_batch_fits_and_the_next_does_not():
+    from reporter.memory.sweep import fits, sweep_batch_sizes
+
+    build, inputs = _fns()
+    target = target_from_name("cuda", gpu_memory="3GiB")
+    trace = TrainingTrace(build, inputs, optimizer=OptimizerSpec(), target=target)
+    sweep = sweep_batch_sizes(trace, 64, "fp16")
+    best = sweep.largest_fitting_batch
+    assert best is not None and best > 64
+    assert fits(target, trace.training(best, "fp16").peak_bytes)
+    assert not fits(target, trace.training(best + 1, "fp16").peak_bytes)
