@@ -71,9 +71,10 @@ class AccuracyStatement(ReportModel):
 
 
 class ModuleFlops(ReportModel):
+    """Forward FLOPs of one top-level module (``(root)``: the model's own code outside its children)."""
+
     module: str
     forward_flops: int
-    training_flops: int
 
 
 class FlopsSection(ReportModel):
@@ -207,26 +208,17 @@ def accuracy_statement(target_kind: str) -> AccuracyStatement:
 
 
 def flops_section(flops, batch_size: int) -> FlopsSection:
-    modules = sorted(
-        set(flops.forward_by_module) | set(flops.training_by_module),
-        key=lambda m: -flops.training_by_module.get(m, 0),
-    )
+    modules = sorted(flops.forward_by_module, key=lambda m: -flops.forward_by_module[m])
     return FlopsSection(
         batch_size=batch_size,
         forward_flops=flops.forward_total,
         training_flops=flops.training_total,
-        by_module=[
-            ModuleFlops(
-                module=m,
-                forward_flops=flops.forward_by_module.get(m, 0),
-                training_flops=flops.training_by_module.get(m, 0),
-            )
-            for m in modules
-        ],
+        by_module=[ModuleFlops(module=m, forward_flops=flops.forward_by_module[m]) for m in modules],
         not_counted_ops=list(flops.not_counted_ops),
         method="torch.utils.flop_counter.FlopCounterMode on the traced step "
-        "(2 FLOPs per multiply-add; matrix "
-        "products, convolutions and attention only; the optimizer update is not counted)",
+        "(2 FLOPs per multiply-add; matrix products, convolutions and attention only; the optimizer update "
+        "is not counted). Per-module figures are for the forward pass: torch's module tracker cannot split "
+        "backward FLOPs by module when a module's inputs need no gradient.",
     )
 
 
