@@ -8,7 +8,7 @@ CUDA: one process; peak = torch.cuda.max_memory_allocated() of step 2 − memory
 model was built (after a warm-up matmul created the cuBLAS workspace).
 
     python bench/memory_accuracy.py      # CPU table; writes reporter/memory/measured_accuracy.py
-    python bench/memory_accuracy.py --device cuda --out cuda_table.md
+    python bench/memory_accuracy.py --device cuda --out cuda_table.md   # writes measured_accuracy_cuda.py
 """
 
 from __future__ import annotations
@@ -396,6 +396,8 @@ def markdown(rows: list[dict], summary: dict, header: str) -> str:
 
 def write_constant(rows, summary, device: str, machine: str, path: Path) -> None:
     """Commit the measurement as a Python constant the report quotes (not a hand-written number)."""
+    import pprint
+
     record = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "device": device,
@@ -405,7 +407,7 @@ def write_constant(rows, summary, device: str, machine: str, path: Path) -> None
     }
     path.write_text(
         '"""Accuracy of the memory prediction, measured by bench/memory_accuracy.py (generated)."""\n\n'
-        f"MEASURED_ACCURACY = {json.dumps(record, indent=1)}\n".replace("null", "None")
+        f"MEASURED_ACCURACY = {pprint.pformat(record, width=100, sort_dicts=False)}\n"
     )
 
 
@@ -450,8 +452,9 @@ def main(argv=None) -> int:
     print(table)
     if args.out:
         args.out.write_text(table)
-    if args.device == "cpu" and not args.only and not args.no_record and rows:
-        write_constant(rows, summary, "cpu", machine, REPO / "reporter" / "memory" / "measured_accuracy.py")
+    if not args.only and not args.no_record and rows:
+        name = "measured_accuracy.py" if args.device == "cpu" else "measured_accuracy_cuda.py"
+        write_constant(rows, summary, args.device, machine, REPO / "reporter" / "memory" / name)
     return 0
 
 

@@ -158,8 +158,7 @@ class FlopRecorder:
         counted = {str(op) for op in flop_registry} | {str(op) for op in CUSTOM_FORMULAS}
         counted |= {str(getattr(op, "overloadpacket", op)) for op in CUSTOM_FORMULAS}
         not_counted = sorted(
-            op for op in ops_seen
-            if op not in counted and op not in _NO_COMPUTE and op.startswith("aten.")
+            op for op in ops_seen if op not in counted and op not in _NO_COMPUTE and op.startswith("aten.")
         )
         return FlopCount(
             forward_total=self._forward_total,

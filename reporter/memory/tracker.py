@@ -51,7 +51,10 @@ class StorageTracker(TorchDispatchMode):
     # -- bookkeeping -------------------------------------------------------------------------------
     def track(self, tensor: torch.Tensor, category: str | None = None) -> None:
         """Count ``tensor``'s storage (once) and optionally give it a fixed category."""
-        storage = tensor.untyped_storage()
+        try:
+            storage = tensor.untyped_storage()
+        except (RuntimeError, NotImplementedError):  # sparse/nested layouts have no single storage
+            return
         key = id(storage)
         if key not in self.live:
             nbytes = self._round(storage.nbytes())

@@ -180,10 +180,17 @@ def estimate_from_prediction(p) -> MemoryEstimate:
 
 def accuracy_statement(target_kind: str) -> AccuracyStatement:
     """Quote the committed benchmark record (reporter/memory/measured_accuracy.py)."""
-    try:
-        from reporter.memory.measured_accuracy import MEASURED_ACCURACY as record
-    except ImportError:
-        return AccuracyStatement(text="The prediction's error has not been measured in this build.")
+    record = None
+    if target_kind == "cuda":
+        try:
+            from reporter.memory.measured_accuracy_cuda import MEASURED_ACCURACY as record
+        except ImportError:
+            record = None
+    if record is None:
+        try:
+            from reporter.memory.measured_accuracy import MEASURED_ACCURACY as record
+        except ImportError:
+            return AccuracyStatement(text="The prediction's error has not been measured in this build.")
     s = record["summary"]
     text = (
         f"Predicted figures: median |error| {s['median_abs_error_pct']:.2f}%, "
