@@ -101,8 +101,3 @@ def training_step(
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
 
-
-def output_shape(model: nn.Module, inputs: dict) -> torch.Size:
-    """Shape of the model's prediction (run without autograd)."""
-    with torch.no_grad():
-        return first_tensor(model(**inputs)).shape
