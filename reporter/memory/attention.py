@@ -1,0 +1,177 @@
+"""Which scaled-dot-product-attention kernel a target would use, and making the fake run use it.
+
+The kernel decides the memory of attention: the fused kernels (flash, memory-efficient, cuDNN) keep
+O(L) memory, the math path materialises B·heads·L² scores. On the CPU target torch's own choice is
+observed. For a CUDA target the fake step still runs on the CPU, so every SDPA call is intercepted,
+CUDA's rules (read from torch's ``sdp_utils.cpp``) pick the kernel, and the call is replayed with the
+CPU kernel whose saved tensors have the same sizes (fused → CPU flash; math → the math formula in
+CUDA's order, in the autocast dtype).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from reporter.memory.targets import TargetProfile
+
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+@dataclass(frozen=True)
+class AttentionCall:
+    """What decides the kernel for one SDPA call."""
+
+    dtype: torch.dtype
+    head_dim: int
+    dropout: bool
+    has_mask: bool
+    seq_len: int
+
+
+@dataclass(frozen=True)
+class AttentionChoice:
+    kernel: str  # "flash", "memory-efficient", "math", "flash (CPU)"
+    reason: str
+
+
+def choose_cuda_kernel(call: AttentionCall, compute_capability: tuple[int, int]) -> AttentionChoice:
+    """Torch's CUDA priority: flash, then memory-efficient, then math (cuDNN, when chosen, has flash's
+    memory profile)."""
+    sm = compute_capability[0] * 10 + compute_capability[1]
+    dtype_name = str(call.dtype).replace("torch.", "")
+    refusals = []
+    if call.dtype not in HALF_DTYPES:
+        refusals.append(f"flash needs fp16/bf16 (got {dtype_name})")
+    elif sm < 80:
+        refusals.append(f"flash needs sm80+ (target is sm{sm})")
+    elif call.head_dim > 256:
+        refusals.append(f"flash needs head_dim ≤ 256 (got {call.head_dim})")
+    elif call.has_mask:
+        refusals.append("flash does not take an attention mask")
+    elif call.dtype == torch.bfloat16 and sm < 80:
+        refusals.append("bf16 needs sm80+")
+    else:
+        return AttentionChoice("flash", f"{dtype_name}, head_dim {call.head_dim} ≤ 256, sm{sm}, no mask")
+    align = 8 if call.dtype in HALF_DTYPES else 4
+    if sm < 50:
+        refusals.append(f"memory-efficient needs sm50+ (target is sm{sm})")
+    elif call.dtype == torch.bfloat16 and sm < 80:
+        refusals.append(f"memory-efficient in bf16 needs sm80+ (target is sm{sm})")
+    elif call.head_dim % align != 0:
+        refusals.append(
+            f"memory-efficient needs head_dim divisible by {align} in {dtype_name} (got {call.head_dim})"
+        )
+    else:
+        return AttentionChoice(
+            "memory-efficient",
+            "; ".join(refusals) + f"; {dtype_name}, head_dim {call.head_dim} divisible by {align}",
+        )
+    return AttentionChoice("math", "; ".join(refusals) + " ⇒ math materialises B·heads·L² scores")
+
+
+def describe_cpu_kernel(call: AttentionCall, used_flash: bool) -> AttentionChoice:
+    """Explain the kernel torch picked on the CPU (observed in the trace, not assumed)."""
+    if used_flash:
+        return AttentionChoice("flash (CPU)", "observed: torch's fused CPU flash kernel, O(L) memory")
+    if call.dropout:
+        return AttentionChoice(
+            "math",
+            "observed: attention dropout > 0 disables the CPU flash kernel "
+            "⇒ math materialises B·heads·L² scores",
+        )
+    return AttentionChoice("math", "observed: torch's math path ⇒ B·heads·L² scores")
+
+
+def math_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """The math kernel as CUDA runs it (scaled q·kᵀ, softmax, dropout, ·v), all in the input dtype."""
+    scale_factor = scale if scale is not None else 1.0 / math.sqrt(q.size(-1))
+    root = math.sqrt(scale_factor)
+    scores = (q * root) @ (k.transpose(-2, -1) * root)
+    if is_causal:
+        causal = torch.ones(q.size(-2), k.size(-2), dtype=torch.bool, device=q.device).tril()
+        scores = scores.masked_fill(~causal, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        else:
+            scores = scores + attn_mask
+    weights = torch.softmax(scores, dim=-1)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, p=dropout_p, training=True)
+    return weights @ v
+
+
+@dataclass
+class AttentionRecorder:
+    """Intercepts SDPA calls during a trace; records the kernel chosen for each distinct call shape."""
+
+    target: TargetProfile
+    choices: dict[AttentionCall, AttentionChoice] = field(default_factory=dict)
+    flash_seen: bool = False  # set by the tracker when the CPU flash op runs
+
+    def _call_of(self, q, k, dropout_p, attn_mask) -> AttentionCall:
+        dtype = q.dtype
+        if torch.is_autocast_enabled("cpu") and dtype.is_floating_point:
+            dtype = torch.get_autocast_dtype("cpu")
+        return AttentionCall(
+            dtype=dtype,
+            head_dim=int(q.shape[-1]),
+            dropout=float(dropout_p) > 0.0,
+            has_mask=attn_mask is not None,
+            seq_len=int(k.shape[-2]),
+        )
+
+    def sdpa(self, original, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **kw):
+        call = self._call_of(q, k, dropout_p, attn_mask)
+        if not self.target.is_cuda:
+            self.flash_seen = False
+            out = original(
+                q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale, **kw
+            )
+            self.choices.setdefault(call, describe_cpu_kernel(call, self.flash_seen))
+            return out
+        choice = choose_cuda_kernel(call, self.target.compute_capability or (8, 0))
+        self.choices.setdefault(call, choice)
+        if choice.kernel == "math":
+            dtype = call.dtype
+            with torch.autocast("cpu", enabled=False):
+                return math_attention(
+                    q.to(dtype), k.to(dtype), v.to(dtype), attn_mask, float(dropout_p), is_causal, scale
+                )
+        # Fused CUDA kernels do not store a dropout mask (they regenerate it from the RNG seed), so the
+        # CPU flash kernel without dropout has the same saved tensors.
+        try:
+            with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+                return original(
+                    q, k, v, attn_mask=attn_mask, dropout_p=0.0, is_causal=is_causal, scale=scale, **kw
+                )
+        except RuntimeError:
+            return original(
+                q, k, v, attn_mask=attn_mask, dropout_p=0.0, is_causal=is_causal, scale=scale, **kw
+            )
+
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[None]:
+        """Route ``F.scaled_dot_product_attention`` (used by ``nn.MultiheadAttention``) through ``sdpa``."""
+        original = F.scaled_dot_product_attention
+
+        def routed(q, k, v, *args, **kwargs):
+            names = ("attn_mask", "dropout_p", "is_causal")
+            kwargs.update(dict(zip(names, args, strict=False)))
+            return self.sdpa(original, q, k, v, **kwargs)
+
+        F.scaled_dot_product_attention = routed
+        try:
+            yield
+        finally:
+            F.scaled_dot_product_attention = original
+
+    def summary(self) -> list[tuple[AttentionCall, AttentionChoice]]:
+        return list(self.choices.items())
