@@ -40,7 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--no-digest-cache", action="store_true",
                       help="always hash the checkpoint (do not reuse the sha256 of an unchanged file)")
     what.add_argument("--batch-size", type=_positive_int, metavar="N",
-                      help="batch size for memory figures (default: data.batch_size, else 512)")
+                      help="batch size for memory and data-flow figures (default: data.batch_size, else 512)")
+    what.add_argument("--target", default="cpu", metavar="NAME",
+                      help="memory target: cpu, A100-40GB, A100-80GB, H100-80GB, H200-141GB, L4-24GB, T4-16GB, "
+                           "or cuda with --gpu-memory (default: cpu)")
+    what.add_argument("--gpu-memory", metavar="SIZE", help="capacity of another CUDA GPU, e.g. 24GB or 48GiB")
+    what.add_argument("--sample-batch", type=_positive_int, metavar="N",
+                      help="also predict the peak of one sampling (inference) step at this batch size")
+    what.add_argument("--amp-dtype", choices=["fp16", "bf16"],
+                      help="mixed precision to trace (default: fp16 on CUDA as GENESIS trains, bf16 on CPU)")
+    what.add_argument("--no-memory", action="store_true", help="skip the traced memory and FLOPs analysis")
     parser.add_argument("--schema", action="store_true", help="print the report JSON Schema and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--version", action="version", version=f"genesis-report {__version__}")
@@ -91,7 +100,13 @@ def _run(args: argparse.Namespace) -> int:
     if not args.config and not args.checkpoint and not args.model_class:
         raise InputError("nothing to report on: give --config YAML, --checkpoint FILE or --model-class")
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
-    options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class)
+    options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class,
+                            target=args.target, gpu_memory=args.gpu_memory, sample_batch=args.sample_batch,
+                            amp_dtype=args.amp_dtype, memory=not args.no_memory)
+    if not args.no_memory:
+        from reporter.memory.targets import target_from_name
+
+        target_from_name(args.target, args.gpu_memory)  # an unknown target is bad input: fail before work
     if args.checkpoint:
         report = checkpoint_report(args.checkpoint, options, config_path=args.config, progress=_progress_printer())
     elif args.config:

@@ -29,11 +29,17 @@ class ReportOptions:
     verbose: bool = False
     batch_size: int | None = None
     model_class: str | None = None
+    target: str = "cpu"
+    gpu_memory: str | None = None
+    sample_batch: int | None = None
+    amp_dtype: str | None = None  # None: fp16 on CUDA targets (as GENESIS trains), bf16 on CPU
+    memory: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_meta(self) -> dict[str, Any]:
         return {"verbose": self.verbose, "batch_size": self.batch_size, "model_class": self.model_class,
-                **self.extra}
+                "target": self.target, "gpu_memory": self.gpu_memory, "sample_batch": self.sample_batch,
+                "amp_dtype": self.amp_dtype, "memory": self.memory, **self.extra}
 
 
 @dataclass
@@ -173,17 +179,19 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
         normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
     batch_size = resolve_batch_size(options, config)
     flow, flow_findings = _flow(built, batch_size)
+    memory, memory_findings = _memory(built, config, options, batch_size) if options.memory else (None, [])
     experiment = config.top.get("experiment_name") or "model"
     return Report(
         meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}),
         title=f"{experiment} — {summary.model_class}",
         subject=subject,
-        findings=[*(findings or []), *config.findings, *flow_findings],
+        findings=[*(findings or []), *config.findings, *flow_findings, *memory_findings],
         summary=summary,
         config=analyse_config(config, config_source, given_source),
         parameters=analyse_parameters(model),
         normalization=normalization,
         flow=flow,
+        memory=memory,
         modules=analyse_modules(model) if options.verbose else None,
     )
 
@@ -214,6 +222,23 @@ def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
     except (FlowTraceError, InputError) as exc:
         return None, [Finding(severity=Severity.warning, code="flow.untraceable",
                               message=f"data flow not traced: {exc}", where="flow")]
+
+
+def _memory(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
+            batch_size: int) -> tuple[Any, list[Finding]]:
+    """Trace a training step for the memory section; its own findings are surfaced with the others."""
+    from reporter.flow import FlowTraceError
+    from reporter.report.memory import build_memory_section
+
+    try:
+        section = build_memory_section(built.spec, built.model_cfg, config.training, batch_size, options.target,
+                                       options.sample_batch, gpu_memory=options.gpu_memory,
+                                       amp_dtype=options.amp_dtype)
+    except (FlowTraceError, NotImplementedError, RuntimeError, TypeError) as exc:
+        return None, [Finding(severity=Severity.warning, code="memory.untraceable",
+                              message=f"training-step memory not traced: {type(exc).__name__}: {exc}",
+                              where="memory")]
+    return section, list(section.findings)
 
 
 def _has_data_normalization(config: LoadedConfig) -> bool:

@@ -60,7 +60,8 @@ def test_sweep_chart_and_largest_batch(section):
     assert section.largest_fitting_batch > 64
     assert sweep.largest_fitting_peak_bytes <= sweep.capacity_bytes
     kinds = {c.id: c for c in section.charts}
-    assert kinds["memory-batch-sweep"].threshold == pytest.approx(sweep.capacity_bytes / 2**20)
+    assert kinds["memory-batch-sweep"].threshold == pytest.approx(sweep.capacity_bytes)
+    assert kinds["memory-batch-sweep"].unit == "bytes"
     assert kinds["memory-by-category"].categories == ["fp32", "fp16"]
 
 

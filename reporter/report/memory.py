@@ -119,16 +119,24 @@ class MemorySection(ReportModel):
 _INPUT_ROWS = {"geom": "Geometry", "label": "Labels"}
 
 
+def _human(size: float) -> str:
+    """Binary units for the notes in the table (the byte counts themselves stay exact in `bytes`)."""
+    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", MiB), ("KiB", 1024)):
+        if abs(size) >= scale:
+            return f"{size / scale:,.2f} {unit}"
+    return f"{size:,.0f} B"
+
+
 def _rows(p) -> list[MemoryRow]:
     """The seed's table (plus Buffers) at the peak; rows add up to the total."""
     at = p.at_peak
     inputs = {"Input Data": 0, "Geometry": 0, "Labels": 0}
     for name, size in p.input_bytes.items():
         inputs[_INPUT_ROWS.get(name, "Input Data")] += size
-    input_note = ", ".join(f"{k} {v / MiB:.2f} MiB" for k, v in p.input_bytes.items())
+    input_note = ", ".join(f"{k} {_human(v)}" for k, v in p.input_bytes.items())
     grads_note = ""
     if p.mode == "training" and at.get("gradients", 0) != p.gradient_bytes:
-        grads_note = f"live at the peak; all gradients together: {p.gradient_bytes / MiB:.2f} MiB"
+        grads_note = f"live at the peak; all gradients together: {_human(p.gradient_bytes)}"
     rows = [
         MemoryRow(label="Parameters", bytes=at.get("parameters", 0), exact=True),
         MemoryRow(label="Buffers", bytes=at.get("buffers", 0), exact=True),
@@ -146,8 +154,8 @@ def _rows(p) -> list[MemoryRow]:
             label="Activations",
             bytes=at.get("saved_activations", 0) + at.get("temporaries", 0),
             exact=False,
-            note=f"saved for backward {at.get('saved_activations', 0) / MiB:.2f} MiB, "
-            f"temporaries {at.get('temporaries', 0) / MiB:.2f} MiB",
+            note=f"saved for backward {_human(at.get('saved_activations', 0))}, "
+            f"temporaries {_human(at.get('temporaries', 0))}",
         ),
         MemoryRow(label="Total", bytes=p.peak_bytes, exact=False, note=f"peak in {p.peak_phase}"),
     ]
@@ -247,11 +255,11 @@ def _charts(fp32: MemoryEstimate, amp: MemoryEstimate | None, sweep: BatchSweepI
             title="Peak memory by category (training step)",
             kind="stacked_bar",
             categories=categories,
-            unit="MiB",
-            y_label="MiB at the peak",
+            unit="bytes",
+            x_label="bytes live at the peak",
             series=[
                 Series(
-                    name=layer.replace("_", " "), values=[e.at_peak.get(layer, 0) / MiB for e in estimates]
+                    name=layer.replace("_", " "), values=[float(e.at_peak.get(layer, 0)) for e in estimates]
                 )
                 for layer in layers
             ],
@@ -265,10 +273,10 @@ def _charts(fp32: MemoryEstimate, amp: MemoryEstimate | None, sweep: BatchSweepI
                 kind="line",
                 x=[float(b) for b in sweep.batch_sizes],
                 x_label="batch size",
-                y_label="peak (MiB)",
-                unit="MiB",
-                series=[Series(name="predicted peak", values=[b / MiB for b in sweep.peak_bytes])],
-                threshold=sweep.capacity_bytes / MiB,
+                y_label="predicted peak",
+                unit="bytes",
+                series=[Series(name="predicted peak", values=[float(b) for b in sweep.peak_bytes])],
+                threshold=float(sweep.capacity_bytes),
                 threshold_label="target capacity for the step",
                 log_y=True,
             )

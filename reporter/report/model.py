@@ -13,6 +13,7 @@ from pydantic import Field
 from reporter.report.base import Chart, Finding, ReportModel
 from reporter.report.checkpoint import CheckpointReport
 from reporter.report.flow import FlowSection
+from reporter.report.memory import MemorySection
 
 SCHEMA_VERSION = "1.0"
 
@@ -166,5 +167,6 @@ class Report(ReportModel):
     parameters: ParametersSection | None
     normalization: NormalizationSection | None
     checkpoint: CheckpointReport | None = None
+    memory: MemorySection | None = Field(default=None, description="Traced training-step memory and FLOPs")
     flow: FlowSection | None = Field(default=None, description="Forward-pass data flow traced on fake tensors")
     modules: ModulesSection | None = None
