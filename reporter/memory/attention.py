@@ -102,10 +102,42 @@ def math_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scal
             scores = scores.masked_fill(~attn_mask, float("-inf"))
         else:
             scores = scores + attn_mask
-    weights = torch.softmax(scores, dim=-1)
+    # torch >= 2.5 runs the math kernel's softmax as _safe_softmax (fully masked rows give 0, not NaN),
+    # which holds a zeros tensor and a row mask beside the result.
+    safe_softmax = getattr(torch.ops.aten, "_safe_softmax", None)
+    weights = safe_softmax.default(scores, -1) if safe_softmax is not None else torch.softmax(scores, dim=-1)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p, training=True)
     return weights @ v
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _reserve_flash_backward_workspace(q: torch.Tensor, out: torch.Tensor) -> None:
+    """Hold the fp32 buffers CUDA's flash-attention backward allocates while it runs.
+
+    FlashAttention-2's backward keeps dq_accum (B, L rounded to 128, heads, head_dim rounded to 32, or 64
+    above 128) and softmax_d (B, heads, L rounded to 128), both float32. The CPU kernel has no such
+    buffers, so they are allocated when the output's gradient arrives and released once q's gradient
+    exists. Measured on an H200: the default PMTDit (head_dim 2, padded to 8, rounded to 32) peaks in
+    backward by about this much (348 MB at batch 64).
+    """
+    batch, heads, length, dim = q.shape
+    rows = _round_up(length, 128)
+    cols = _round_up(dim, 32 if dim <= 128 else 64)
+    held: list[torch.Tensor] = []
+
+    def allocate(grad: torch.Tensor) -> None:
+        held.append(torch.empty(batch, rows, heads, cols, dtype=torch.float32))
+        held.append(torch.empty(batch, heads, rows, dtype=torch.float32))
+
+    def release(grad: torch.Tensor) -> None:
+        held.clear()
+
+    out.register_hook(allocate)
+    q.register_hook(release)
 
 
 def cuda_dropout(input, p=0.5, training=True, inplace=False):
@@ -173,6 +205,8 @@ class AttentionRecorder:
             out = original(
                 q, k, v, attn_mask=attn_mask, dropout_p=0.0, is_causal=is_causal, scale=scale, **kw
             )
+        if choice.kernel == "flash" and out.requires_grad:
+            _reserve_flash_backward_workspace(q, out)
         return out[..., :og] if pad else out
 
     @contextlib.contextmanager
@@ -185,12 +219,16 @@ class AttentionRecorder:
             kwargs.update(dict(zip(names, args, strict=False)))
             return self.sdpa(original, q, k, v, **kwargs)
 
+        from reporter.memory.cuda_autocast import CudaAutocastPolicy
+
         original_dropout = F.dropout
         F.scaled_dot_product_attention = routed
+        policy = CudaAutocastPolicy() if self.target.is_cuda else contextlib.nullcontext()
         if self.target.is_cuda:
             F.dropout = cuda_dropout
         try:
-            yield
+            with policy:
+                yield
         finally:
             F.scaled_dot_product_attention = original
             F.dropout = original_dropout

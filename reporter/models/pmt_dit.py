@@ -74,7 +74,8 @@ class MLP(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.act(self.fc1(x))))
+        # GENESIS applies the same Dropout twice: after the activation and after fc2.
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
 def _era_a_mlp(hidden: int, inner: int, dropout: float) -> nn.Sequential:
