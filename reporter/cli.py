@@ -1,4 +1,5 @@
-"""Command line: `genesis-report --config X | --checkpoint Y [-o out.html ...]`.
+"""Command line: `genesis-report --config X | --checkpoint Y | TASK_DIR [-o out.html ...]`,
+`genesis-report compare A B [C ...]`, `genesis-report index TASKS_DIR`.
 
 Exit status: 0 success; 1 a CI gate failed (report still written); 2 bad input (one line, no output
 file); 3 the checkpoint holds a security finding (report still written); 70 internal error.
@@ -24,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exact reports (terminal, HTML, Markdown, JSON) for GENESIS models, configs and checkpoints.",
     )
     source = parser.add_argument_group("input")
+    source.add_argument("task", nargs="?", metavar="TASK_DIR",
+                        help="a GENESIS task folder (config.yaml, checkpoints/, logs/); writes its reports/")
     source.add_argument("--config", metavar="YAML", help="GENESIS YAML config")
     source.add_argument("--checkpoint", metavar="FILE", help="checkpoint (.pt/.pth/.safetensors)")
     source.add_argument("--model-class", metavar="PKG.MOD:CLASS",
@@ -39,9 +42,33 @@ def build_parser() -> argparse.ArgumentParser:
     what = parser.add_argument_group("analysis")
     what.add_argument("--batch-size", type=_positive_int, metavar="N",
                       help="batch size for memory figures (default: data.batch_size, else 512)")
+    from reporter import gates
+
+    gates.add_arguments(parser)
     parser.add_argument("--schema", action="store_true", help="print the report JSON Schema and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--version", action="version", version=f"genesis-report {__version__}")
+    return parser
+
+
+SUBCOMMANDS = ("compare", "index")
+
+
+def build_subcommand_parser(command: str) -> argparse.ArgumentParser:
+    """`compare` and `index` have their own arguments (the report form keeps its flat flags)."""
+    if command == "compare":
+        from reporter.compare.command import add_arguments
+
+        parser = argparse.ArgumentParser(prog="genesis-report compare",
+                                         description="Compare configs, checkpoints, task folders or JSON reports "
+                                                     "side by side.")
+        add_arguments(parser, _positive_int)
+    else:
+        from reporter.tasks.command import add_index_arguments
+
+        parser = argparse.ArgumentParser(prog="genesis-report index",
+                                         description="Report on every task folder and write a sortable index.")
+        add_index_arguments(parser, _positive_int)
     return parser
 
 
@@ -56,7 +83,13 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        args = build_subcommand_parser(argv[0]).parse_args(argv[1:])
+        args.command = argv[0]
+    else:
+        args = build_parser().parse_args(argv)
+        args.command = None
     try:
         return _run(args)
     except ReportError as exc:
@@ -74,6 +107,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "compare":
+        from reporter.compare.command import run_compare
+
+        return run_compare(args)
+    if args.command == "index":
+        from reporter.tasks.command import run_index
+
+        return run_index(args)
+    from reporter import gates
     from reporter.pipeline import ReportOptions, config_report
     from reporter.render import format_for_path, render
 
@@ -84,11 +126,33 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(Report.model_json_schema(), indent=2))
         return EXIT_OK
-    if not args.config and not args.checkpoint:
-        raise InputError("nothing to report on: give --config YAML and/or --checkpoint FILE")
-    outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    gate_spec = gates.from_args(args)
+    if args.task and not args.config and not args.checkpoint and Path(args.task).is_file():
+        args.config = args.task if Path(args.task).suffix.lower() in (".yaml", ".yml") else None
+        args.checkpoint = None if args.config else args.task
+        args.task = None
+    if not args.config and not args.checkpoint and not args.task:
+        raise InputError("nothing to report on: give --config YAML and/or --checkpoint FILE, or a task folder")
+    if args.task and (args.config or args.checkpoint):
+        raise InputError("give either a task folder or --config/--checkpoint, not both")
     options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class)
-    report = config_report(args.config, options)
+    if args.task:
+        from reporter.tasks.report import default_outputs, render_task, task_report
+
+        if not Path(args.task).exists():
+            raise InputError("no such file or folder", args.task)
+        outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+        task = task_report(args.task, options)
+        if not outputs:
+            outputs = [(str(p), format_for_path(p)) for p in default_outputs(task)]
+            Path(outputs[0][0]).parent.mkdir(exist_ok=True)
+        report = task.report
+
+        def render(_report, fmt, **kwargs):  # the task form renders the task section too
+            return render_task(task, fmt, **kwargs)
+    else:
+        outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+        report = config_report(args.config, options)
 
     from reporter.output import write_rendered
 
@@ -102,4 +166,7 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(render(report, fmt, verbose=args.verbose).text)
     for path, _ in outputs:
         print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
-    return EXIT_OK
+    status = gates.conclude(report, gate_spec, args.summary_md, [path for path, _ in outputs])
+    if any(f.severity == "security" for f in report.findings):
+        return EXIT_SECURITY
+    return EXIT_GATE if status else EXIT_OK
