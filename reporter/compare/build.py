@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reporter.analysis.meta import build_meta, describe_input
+from reporter.analysis.meta import describe_input
 from reporter.compare.facts import config_values, key_facts
 from reporter.compare.model import CompareColumn, CompareRow, CompareTable, Comparison
 from reporter.errors import InputError
 from reporter.report.base import Chart, Series
-from reporter.report.model import Report
+from reporter.report.model import Report, ReportMeta, ToolInfo
 
 CONFIG_SUFFIXES = {".yaml", ".yml"}
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".safetensors"}
@@ -40,8 +40,6 @@ def load_report_json(path: str | Path) -> Report:
 
 def load_for_compare(path: str | Path, options: Any) -> tuple[Report, str]:
     """(report, kind) for any input genesis-report understands, judged by what the path is."""
-    from reporter import pipeline
-
     p = Path(path)
     if p.is_dir():
         from reporter.tasks.report import task_report
@@ -52,6 +50,10 @@ def load_for_compare(path: str | Path, options: Any) -> tuple[Report, str]:
     suffix = p.suffix.lower()
     if suffix == ".json":
         return load_report_json(p), "report"
+    from reporter import pipeline  # imports torch: only for inputs that need analysing
+
+    if options is None:
+        options = pipeline.ReportOptions()
     if suffix in CONFIG_SUFFIXES:
         return pipeline.config_report(str(p), options), "config"
     if suffix in CHECKPOINT_SUFFIXES:
@@ -71,7 +73,25 @@ def compare_reports(paths: list[str], options: Any) -> Comparison:
     inputs = [describe_input("report" if kind == "report" else "config" if kind == "config" else "checkpoint", p)
               for p, (_, kind) in zip(paths, loaded, strict=True) if Path(p).is_file()]
     return build_comparison([r for r, _ in loaded], [k for _, k in loaded], paths,
-                            build_meta(inputs, _options_meta(options)))
+                            comparison_meta(inputs, _options_meta(options)))
+
+
+def comparison_meta(inputs: list, options: dict[str, Any]) -> ReportMeta:
+    """Like a report's meta, without importing torch (comparing archived JSON reports needs none)."""
+    import platform
+    from importlib import metadata
+
+    from reporter import __version__
+    from reporter.analysis.meta import generation_time
+
+    try:
+        torch_version = metadata.version("torch").split("+")[0]
+    except metadata.PackageNotFoundError:
+        torch_version = "not installed"
+    generated_at, reproducible = generation_time()
+    return ReportMeta(tool=ToolInfo(version=__version__, torch_version=torch_version,
+                                    python_version=platform.python_version()),
+                      generated_at=generated_at, reproducible=reproducible, inputs=inputs, options=options)
 
 
 def _common_options(paths: list[str], options: Any) -> Any:
@@ -82,7 +102,7 @@ def _common_options(paths: list[str], options: Any) -> Any:
     """
     import dataclasses
 
-    if getattr(options, "batch_size", None) or not dataclasses.is_dataclass(options):
+    if options is None or getattr(options, "batch_size", None) or not dataclasses.is_dataclass(options):
         return options
     from reporter.config.loader import load_config
     from reporter.pipeline import resolve_batch_size

@@ -27,11 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     from reporter.output import write_rendered
-    from reporter.pipeline import ReportOptions
     from reporter.render import format_for_path
 
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
-    comparison = compare_reports(args.inputs, ReportOptions(batch_size=args.batch_size))
+    options = None  # archived JSON reports alone need no analysis (and no torch import)
+    if any(Path(p).suffix.lower() != ".json" for p in args.inputs) or args.batch_size:
+        from reporter.pipeline import ReportOptions
+
+        options = ReportOptions(batch_size=args.batch_size)
+    comparison = compare_reports(args.inputs, options)
     rendered = [(path, render_comparison(comparison, fmt, stem=Path(path).stem, embed_images=args.embed_images))
                 for path, fmt in outputs]
     for path, document in rendered:
