@@ -129,7 +129,7 @@ def _labels(paths: list[str]) -> list[str]:
             labels = [Path(p).stem or Path(p).name for p in paths]
         if len(set(labels)) == len(labels):
             return labels
-    return [f"{i + 1}: {p}" for i, p in enumerate(paths)]
+    return [f"{i + 1}: {Path(p).stem}" for i, p in enumerate(paths)]
 
 
 def build_comparison(reports: list[Report], kinds: list[str], paths: list[str], meta: Any) -> Comparison:
@@ -146,7 +146,7 @@ def build_comparison(reports: list[Report], kinds: list[str], paths: list[str], 
         _cost_table(facts),
         _checkpoint_table(facts),
     ]
-    tables = [t for t in tables if t.rows]
+    tables = [t for t in tables if t.rows or t.id == "config"]
     return Comparison(meta=meta, title="Comparison of " + ", ".join(labels), columns=columns, tables=tables,
                       charts=_charts(labels, facts), notes=_notes(columns))
 
@@ -164,8 +164,11 @@ def _config_table(reports: list[Report]) -> CompareTable:
         keys.extend(k for k in values if k not in keys)
     rows = [_row(k, [v.get(k) for v in per_report]) for k in keys]
     missing = sum(1 for r in reports if r.config is None)
-    note = f"{missing} input(s) carry no config" if missing else ""
-    return CompareTable(id="config", title="Config differences", note=note, rows=[r for r in rows if r.differs])
+    differing = [r for r in rows if r.differs]
+    notes = [f"{missing} input(s) carry no config." if missing else "",
+             "" if differing else "The resolved configs are identical."]
+    return CompareTable(id="config", title="Config differences", note=" ".join(n for n in notes if n),
+                        rows=differing)
 
 
 def _overview_table(facts: list[dict[str, Any]]) -> CompareTable:
