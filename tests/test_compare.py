@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from helpers import CONFIGS, REPO, run_cli, write_yaml
+from helpers import CONFIGS, REPO, write_yaml
+from inprocess import run_main as run_cli
 
 from reporter import pipeline
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import default_config, run_cli, write_yaml
+from helpers import default_config, write_yaml
+from inprocess import run_main as run_cli
 
 from reporter.errors import InputError
 from reporter.gates import Gates, evaluate_facts, parse_fail_on, parse_size

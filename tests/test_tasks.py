@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import run_cli
+from inprocess import run_main
 from task_fixtures import TRAIN_LOSSES, VAL_LOSSES, make_task, training_log_text
 
 from reporter import pipeline
@@ -58,7 +59,7 @@ def test_scan_finds_config_checkpoints_and_log(tmp_path):
 
 def test_task_folder_writes_reports_in_place(tmp_path):
     task = make_task(tmp_path, "251012-1")
-    result = run_cli(str(task), "-q")
+    result = run_main(str(task), "-q")
     assert result.returncode == 0, result.stderr
     reports = task / "reports"
     assert sorted(p.name for p in reports.iterdir()) == ["report.html", "report.json", "report.md", "report_files"]
@@ -90,14 +91,14 @@ def test_task_folder_writes_reports_in_place(tmp_path):
 def test_task_folder_explicit_output_and_terminal(tmp_path):
     task = make_task(tmp_path, "t", checkpoints=False)
     out = tmp_path / "elsewhere.md"
-    result = run_cli(str(task), "-o", str(out))
+    result = run_main(str(task), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert "🗂️  Task t" in result.stdout and "3 epochs, last train loss 0.125" in result.stdout
     assert out.exists() and not (task / "reports").exists()
 
 
 def test_not_a_task_folder_is_bad_input(tmp_path):
-    result = run_cli(str(tmp_path))
+    result = run_main(str(tmp_path))
     assert result.returncode == 2
     assert "not a GENESIS task folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
@@ -132,7 +133,7 @@ def test_index_over_three_tasks_with_one_broken(tmp_path):
 
 
 def test_index_of_folder_without_tasks_is_bad_input(tmp_path):
-    result = run_cli("index", str(tmp_path))
+    result = run_main("index", str(tmp_path))
     assert result.returncode == 2 and "no GENESIS task folders" in result.stderr
 
 
@@ -141,7 +142,7 @@ def test_index_reports_best_loss_from_checkpoints(tmp_path):
     tasks = tmp_path / "tasks"
     make_task(tasks, "a")
     out = tmp_path / "index.json"
-    result = run_cli("index", str(tasks), "-o", str(out), "-q")
+    result = run_main("index", str(tasks), "-o", str(out), "-q")
     assert result.returncode == 0, result.stderr
     row = json.loads(out.read_text())["rows"][0]
     assert row["best_loss"] == 0.125

@@ -6,6 +6,7 @@ one broken task never fails the index.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable
@@ -84,7 +85,9 @@ def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str
             if progress:
                 progress(i, len(tasks), rows[task])
     else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+        # spawn, not fork: forking a process that already runs torch's thread pools can deadlock.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
             futures = {pool.submit(index_one, task, options, idx_dir, write_reports): task for task in tasks}
             for i, future in enumerate(as_completed(futures), 1):
                 task = futures[future]
