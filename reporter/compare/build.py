@@ -215,7 +215,8 @@ def _checkpoint_table(facts: list[dict[str, Any]]) -> CompareTable:
 
 
 def _charts(labels: list[str], facts: list[dict[str, Any]]) -> list[Chart]:
-    charts = [Chart(id="compare-total-params", title="Total parameters", kind="bar", categories=labels,
+    # grouped_bar, not bar: the bar chart labels each value with its share of the sum, which means nothing here.
+    charts = [Chart(id="compare-total-params", title="Total parameters", kind="grouped_bar", categories=labels,
                     series=[Series(name="parameters", values=[float(f["total_parameters"]) for f in facts])],
                     unit="count")]
     types: list[str] = []
