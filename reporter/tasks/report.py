@@ -73,7 +73,7 @@ def _checkpoint_entries(folder: TaskFolder, best: CheckpointFile | None, report:
         facts: dict[str, Any] = {}
         if is_reported:
             facts = checkpoint_facts(report)
-        elif best is not None and reported_from is not None and reported_from != folder.config:
+        elif best is not None and reported_from == str(best.path):  # checkpoints are readable in this build
             try:
                 other = checkpoint_report_or_none(str(ckpt.path), options,
                                                   config_path=str(folder.config) if folder.config else None)
@@ -143,14 +143,14 @@ def render_task(task: TaskReport, fmt: str, *, stem: str = "report", embed_image
 
 
 def _insert(document: str, section: str, fmt: str) -> str:
-    """Put the task section where a reader expects it: before provenance / the footer."""
+    """Put the task section first in the body (HTML, Markdown) or before the footer (terminal)."""
     if fmt == "html":
-        document = document.replace("</nav>", '  <a href="#task">Task</a>\n</nav>', 1)
-        return document.replace("</main>", section + "</main>", 1)
+        nav = 'aria-label="Sections">\n'
+        document = document.replace(nav, nav + '  <a href="#task">Task</a>\n', 1)
+        return document.replace("<main>\n", "<main>\n" + section, 1)
     if fmt == "md":
-        marker = "\n---\nGenerated"
-        at = document.rfind(marker)
-        return document[:at] + "\n" + section + document[at:] if at >= 0 else document + "\n" + section
+        at = document.find("\n## ")
+        return document[:at + 1] + section + document[at + 1:] if at >= 0 else document + "\n" + section
     marker = "\n" + "=" * 80 + "\nGenerated"
     at = document.rfind(marker)
     return document[:at] + "\n" + section + document[at:] if at >= 0 else document + section
