@@ -115,3 +115,14 @@ def test_compare_bad_input_exits_2_with_one_line(tmp_path, make_args, fragment):
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr
     assert not out.exists()
+
+
+def test_compare_target_flag_follows_build_support():
+    from reporter.pipeline import ReportOptions
+
+    result = run_cli("compare", "configs/default.yaml", "configs/mlp.yaml", "--target", "cpu", "--format", "json")
+    if "target" in ReportOptions.__dataclass_fields__:
+        assert result.returncode == 0, result.stderr
+        assert [c["target"] for c in json.loads(result.stdout)["columns"]] == ["cpu", "cpu"]
+    else:
+        assert result.returncode == 2 and "--target is not available in this build" in result.stderr

@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print the terminal comparison")
     parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="one batch size for every analysed input (default: the first config's)")
+    parser.add_argument("--target", metavar="DEVICE",
+                        help="device for memory figures (e.g. cpu, cuda, h100); same for every analysed input")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
 
@@ -31,10 +33,10 @@ def run_compare(args: argparse.Namespace) -> int:
 
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
     options = None  # archived JSON reports alone need no analysis (and no torch import)
-    if any(Path(p).suffix.lower() != ".json" for p in args.inputs) or args.batch_size:
-        from reporter.pipeline import ReportOptions
+    if any(Path(p).suffix.lower() != ".json" for p in args.inputs) or args.batch_size or args.target:
+        from reporter.compare.options import make_options
 
-        options = ReportOptions(batch_size=args.batch_size)
+        options = make_options(batch_size=args.batch_size, target=args.target)
     comparison = compare_reports(args.inputs, options)
     rendered = [(path, render_comparison(comparison, fmt, stem=Path(path).stem, embed_images=args.embed_images))
                 for path, fmt in outputs]

@@ -46,7 +46,8 @@ def index_one(task_dir: str, options: Any, index_dir: str | None, write_reports:
                         best_loss=facts["best_loss"] if facts["best_loss"] is not None else
                         (losses[0] if losses else None),
                         epochs=_epochs(facts, task.task), peak_memory_bytes=_int(facts["peak_memory_bytes"]),
-                        batch_size=facts["batch_size"], findings=len(task.report.findings))
+                        batch_size=facts["batch_size"], findings=len(task.report.findings),
+                        security_findings=facts["findings"]["security"])
     except ReportError as exc:
         return IndexRow(name=name, path=task_dir, report_link=None, error=str(exc.problem))
     except Exception as exc:  # one broken task is a row with its error, never a failed index

@@ -53,6 +53,7 @@ class IndexRow(ReportModel):
     peak_memory_bytes: int | None = None
     batch_size: int | None = None
     findings: int | None = None
+    security_findings: int | None = Field(default=None, description="Findings of severity security (unsafe files)")
     error: str | None = Field(default=None, description="Why this task has no report")
 
 
