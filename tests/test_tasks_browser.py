@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 
 import pytest
@@ -29,31 +28,32 @@ def _index() -> TaskIndex:
 def test_index_sorts_by_clicked_column(tmp_path):
     page = tmp_path / "index.html"
     page.write_text(render_index(_index(), "html").text)
-    with tempfile.TemporaryDirectory() as profile:
-        pipe = _Pipe(CHROMIUM, profile)
-        try:
-            target = pipe.call("Target.createTarget", url="about:blank")["targetId"]
-            session = pipe.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-            for domain in ("Page", "Runtime", "Log"):
-                pipe.call(f"{domain}.enable", session)
-            pipe.call("Page.navigate", session, url=page.as_uri())
-            pipe.wait_for("Page.loadEventFired", timeout=60)
-            time.sleep(0.3)
+    # Chromium's helper processes may still write to the profile after the browser is killed, so the
+    # profile lives in tmp_path (cleaned up leniently by pytest) rather than a TemporaryDirectory.
+    pipe = _Pipe(CHROMIUM, str(tmp_path / "profile"))
+    try:
+        target = pipe.call("Target.createTarget", url="about:blank")["targetId"]
+        session = pipe.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            pipe.call(f"{domain}.enable", session)
+        pipe.call("Page.navigate", session, url=page.as_uri())
+        pipe.wait_for("Page.loadEventFired", timeout=60)
+        time.sleep(0.3)
 
-            def run(expression: str):
-                return pipe.call("Runtime.evaluate", session, expression=expression,
-                                 returnByValue=True)["result"].get("value")
+        def run(expression: str):
+            return pipe.call("Runtime.evaluate", session, expression=expression,
+                             returnByValue=True)["result"].get("value")
 
-            assert run(ORDER) == "a,b,c,d"
-            click = "document.querySelectorAll('#tasks th button')[{}].click()"
-            run(click.format(2))  # Parameters: numeric ascending, tasks without a value last
-            assert run(ORDER) == "d,a,b,c"
-            run(click.format(2))
-            assert run(ORDER) == "b,a,d,c"
-            run(click.format(3))  # Best loss: 1e-3 < 0.05 < 0.5 (numbers, not text)
-            assert run(ORDER) == "d,b,a,c"
-            assert run("document.querySelectorAll('#tasks th')[3].getAttribute('aria-sort')") == "ascending"
-            errors = [e for e in pipe.events if e.get("method") in ("Log.entryAdded", "Runtime.exceptionThrown")]
-            assert errors == []  # a CSP violation (script blocked) would be logged here
-        finally:
-            pipe.close()
+        assert run(ORDER) == "a,b,c,d"
+        click = "document.querySelectorAll('#tasks th button')[{}].click()"
+        run(click.format(2))  # Parameters: numeric ascending, tasks without a value last
+        assert run(ORDER) == "d,a,b,c"
+        run(click.format(2))
+        assert run(ORDER) == "b,a,d,c"
+        run(click.format(3))  # Best loss: 1e-3 < 0.05 < 0.5 (numbers, not text)
+        assert run(ORDER) == "d,b,a,c"
+        assert run("document.querySelectorAll('#tasks th')[3].getAttribute('aria-sort')") == "ascending"
+        errors = [e for e in pipe.events if e.get("method") in ("Log.entryAdded", "Runtime.exceptionThrown")]
+        assert errors == []  # a CSP violation (script blocked) would be logged here
+    finally:
+        pipe.close()
