@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genesis-report",
         description="Exact reports (terminal, HTML, Markdown, JSON) for GENESIS models, configs and checkpoints.",
+        epilog="Other commands: `genesis-report compare A B [C ...]` (configs, checkpoints, task folders, JSON "
+               "reports side by side) and `genesis-report index TASKS_DIR` (one row per task); see --help of each.",
     )
     source = parser.add_argument_group("input")
     source.add_argument("task", nargs="?", metavar="TASK_DIR",
