@@ -1,4 +1,5 @@
-"""Command line: `genesis-report --config X | --checkpoint Y [-o out.html ...]`.
+"""Command line: `genesis-report --config X | --checkpoint Y | TASK_DIR [-o out.html ...]`,
+`genesis-report compare A B [C ...]`, `genesis-report index TASKS_DIR`.
 
 Exit status: 0 success; 1 a CI gate failed (report still written); 2 bad input (one line, no output
 file); 3 the checkpoint holds a security finding (report still written); 70 internal error.
@@ -22,8 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genesis-report",
         description="Exact reports (terminal, HTML, Markdown, JSON) for GENESIS models, configs and checkpoints.",
+        epilog="Other commands: `genesis-report compare A B [C ...]` (configs, checkpoints, task folders, JSON "
+               "reports side by side) and `genesis-report index TASKS_DIR` (one row per task); see --help of each.",
     )
     source = parser.add_argument_group("input")
+    source.add_argument("task", nargs="?", metavar="TASK_DIR",
+                        help="a GENESIS task folder (config.yaml, checkpoints/, logs/); writes its reports/")
     source.add_argument("--config", metavar="YAML", help="GENESIS YAML config")
     source.add_argument("--checkpoint", metavar="FILE", help="checkpoint (.pt/.pth/.safetensors)")
     source.add_argument("--model-class", metavar="PKG.MOD:CLASS",
@@ -50,9 +55,33 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--amp-dtype", choices=["fp16", "bf16"],
                       help="mixed precision to trace (default: fp16 on CUDA as GENESIS trains, bf16 on CPU)")
     what.add_argument("--no-memory", action="store_true", help="skip the traced memory and FLOPs analysis")
+    from reporter import gates
+
+    gates.add_arguments(parser)
     parser.add_argument("--schema", action="store_true", help="print the report JSON Schema and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--version", action="version", version=f"genesis-report {__version__}")
+    return parser
+
+
+SUBCOMMANDS = ("compare", "index")
+
+
+def build_subcommand_parser(command: str) -> argparse.ArgumentParser:
+    """`compare` and `index` have their own arguments (the report form keeps its flat flags)."""
+    if command == "compare":
+        from reporter.compare.command import add_arguments
+
+        parser = argparse.ArgumentParser(prog="genesis-report compare",
+                                         description="Compare configs, checkpoints, task folders or JSON reports "
+                                                     "side by side.")
+        add_arguments(parser, _positive_int)
+    else:
+        from reporter.tasks.command import add_index_arguments
+
+        parser = argparse.ArgumentParser(prog="genesis-report index",
+                                         description="Report on every task folder and write a sortable index.")
+        add_index_arguments(parser, _positive_int)
     return parser
 
 
@@ -67,7 +96,13 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        args = build_subcommand_parser(argv[0]).parse_args(argv[1:])
+        args.command = argv[0]
+    else:
+        args = build_parser().parse_args(argv)
+        args.command = None
     try:
         return _run(args)
     except ReportError as exc:
@@ -85,6 +120,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "compare":
+        from reporter.compare.command import run_compare
+
+        return run_compare(args)
+    if args.command == "index":
+        from reporter.tasks.command import run_index
+
+        return run_index(args)
+    from reporter import gates
     from reporter.pipeline import ReportOptions, checkpoint_report, config_report, model_class_report
     from reporter.render import format_for_path, render
 
@@ -97,9 +141,16 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.no_digest_cache:
         os.environ["GENESIS_REPORT_NO_CACHE"] = "1"
-    if not args.config and not args.checkpoint and not args.model_class:
-        raise InputError("nothing to report on: give --config YAML, --checkpoint FILE or --model-class")
-    outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    gate_spec = gates.from_args(args)
+    if args.task and not args.config and not args.checkpoint and Path(args.task).is_file():
+        args.config = args.task if Path(args.task).suffix.lower() in (".yaml", ".yml") else None
+        args.checkpoint = None if args.config else args.task
+        args.task = None
+    if not args.config and not args.checkpoint and not args.task and not args.model_class:
+        raise InputError("nothing to report on: give --config YAML, --checkpoint FILE, --model-class "
+                         "or a task folder")
+    if args.task and (args.config or args.checkpoint):
+        raise InputError("give either a task folder or --config/--checkpoint, not both")
     options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class,
                             target=args.target, gpu_memory=args.gpu_memory, sample_batch=args.sample_batch,
                             amp_dtype=args.amp_dtype, memory=not args.no_memory)
@@ -107,7 +158,21 @@ def _run(args: argparse.Namespace) -> int:
         from reporter.memory.targets import target_from_name
 
         target_from_name(args.target, args.gpu_memory)  # an unknown target is bad input: fail before work
-    if args.checkpoint:
+    outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    if args.task:
+        from reporter.tasks.report import default_outputs, render_task, task_report
+
+        if not Path(args.task).exists():
+            raise InputError("no such file or folder", args.task)
+        task = task_report(args.task, options)
+        if not outputs:
+            outputs = [(str(p), format_for_path(p)) for p in default_outputs(task)]
+            Path(outputs[0][0]).parent.mkdir(exist_ok=True)
+        report = task.report
+
+        def render(_report, fmt, **kwargs):  # the task form renders the task section too
+            return render_task(task, fmt, **kwargs)
+    elif args.checkpoint:
         report = checkpoint_report(args.checkpoint, options, config_path=args.config, progress=_progress_printer())
     elif args.config:
         report = config_report(args.config, options)
@@ -126,11 +191,12 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(render(report, fmt, verbose=args.verbose).text)
     for path, _ in outputs:
         print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+    status = gates.conclude(report, gate_spec, args.summary_md, [path for path, _ in outputs])
     if any(f.severity == "security" for f in report.findings):
         print("genesis-report: security: the checkpoint asks to run code when loaded (nothing was run); "
               "see the report's security findings", file=sys.stderr)
         return EXIT_SECURITY
-    return EXIT_OK
+    return EXIT_GATE if status else EXIT_OK
 
 
 def _progress_printer():

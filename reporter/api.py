@@ -1,0 +1,99 @@
+"""Public Python API: build a report from a config, a checkpoint or a live `nn.Module`, and render it.
+
+    from reporter.api import report_from_config, render_report, write_report
+    report = report_from_config("configs/default.yaml", batch_size=256)
+    html = render_report(report, "html")
+    write_report(report, "reports/model.md")
+
+Everything here is stable for experiment-log helpers (reporter.integrations.*) and user scripts;
+internals (reporter.pipeline, reporter.analysis) may change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reporter.errors import InputError, ReportError
+from reporter.pipeline import ReportOptions
+from reporter.report.base import Finding, Severity
+from reporter.report.model import Report
+
+__all__ = ["InputError", "Report", "ReportError", "ReportOptions", "render_report", "report_from_checkpoint",
+           "report_from_config", "report_from_module", "write_report"]
+
+
+def _options(options: ReportOptions | None, kwargs: dict[str, Any]) -> ReportOptions:
+    if options is not None and kwargs:
+        raise TypeError("give either options= or keyword options, not both")
+    return options or ReportOptions(**kwargs)
+
+
+def report_from_config(path: str | Path, options: ReportOptions | None = None, **kwargs: Any) -> Report:
+    """Report on a GENESIS YAML config (keyword options: batch_size, verbose, model_class, ...)."""
+    from reporter.pipeline import config_report
+
+    return config_report(str(path), _options(options, kwargs))
+
+
+def report_from_checkpoint(path: str | Path, config: str | Path | None = None, options: ReportOptions | None = None,
+                           **kwargs: Any) -> Report:
+    """Report on a training checkpoint (never executes code from it); optional config YAML."""
+    from reporter import pipeline
+
+    make = getattr(pipeline, "checkpoint_report", None)
+    if make is None:
+        raise InputError("checkpoint reports are not available in this build", path)
+    return make(str(path), _options(options, kwargs), config_path=str(config) if config else None)
+
+
+def report_from_module(module: Any, *, title: str | None = None, architecture: str | None = None,
+                       verbose: bool = False, batch_size: int | None = None) -> Report:
+    """Report on a live `torch.nn.Module` (e.g. the model being trained): exact parameter counts and
+    attribution. Sections that need a GENESIS config (config, normalization, data flow) are absent."""
+    import torch
+
+    from reporter.analysis.meta import build_meta
+    from reporter.analysis.modules import analyse_modules
+    from reporter.analysis.parameters import analyse_parameters
+    from reporter.analysis.summary import analyse_summary
+
+    if not isinstance(module, torch.nn.Module):
+        raise InputError(f"expected a torch.nn.Module, got {type(module).__name__}")
+    name = architecture or type(module).__name__
+    summary = analyse_summary(module, name, {}, notes=["Made from a live nn.Module: no config was read."])
+    return Report(
+        meta=build_meta([], {"verbose": verbose, "batch_size": batch_size, "source": "module"}),
+        title=title or f"{type(module).__name__} (live module)",
+        subject="config",
+        findings=[Finding(severity=Severity.info, code="module.live",
+                          message="Report made from a live nn.Module; config, normalization and data flow "
+                                  "sections need a GENESIS config.", where=type(module).__name__)],
+        summary=summary,
+        config=None,
+        parameters=analyse_parameters(module),
+        normalization=None,
+        modules=analyse_modules(module) if verbose else None,
+    )
+
+
+def render_report(report: Report, fmt: str = "html", *, embed_images: bool = True, verbose: bool = False) -> str:
+    """One self-contained document: 'html', 'md' (charts inlined), 'json' or 'terminal'."""
+    from reporter.render import FORMATS, render
+
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return render(report, fmt, embed_images=embed_images, verbose=verbose).text
+
+
+def write_report(report: Report, path: str | Path, fmt: str | None = None, *, embed_images: bool = False,
+                 verbose: bool = False) -> Path:
+    """Write atomically (format from the suffix unless given); Markdown charts go to `<stem>_files/`."""
+    from reporter.output import write_rendered
+    from reporter.render import format_for_path, render
+
+    target = Path(path)
+    rendered = render(report, format_for_path(target, fmt), stem=target.stem, embed_images=embed_images,
+                      verbose=verbose)
+    write_rendered(target, rendered)
+    return target

@@ -1,0 +1,245 @@
+"""Build a Comparison from configs, checkpoints, task folders or earlier JSON reports.
+
+Configs and checkpoints are analysed with the same options (batch size, target), so their memory and
+FLOPs figures are comparable; archived JSON reports are taken as they are (no torch work), and a
+note says when they were made at another batch size or target.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reporter.analysis.meta import describe_input
+from reporter.compare.facts import config_values, key_facts
+from reporter.compare.model import CompareColumn, CompareRow, CompareTable, Comparison
+from reporter.errors import InputError
+from reporter.report.base import Chart, Series
+from reporter.report.model import Report, ReportMeta, ToolInfo
+
+CONFIG_SUFFIXES = {".yaml", ".yml"}
+CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".safetensors"}
+
+
+def load_report_json(path: str | Path) -> Report:
+    """An earlier JSON report (plain, or the `report` inside a task-folder report.json)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"not a readable JSON report: {exc}", path) from None
+    if isinstance(data, dict) and "report" in data and "task" in data:
+        data = data["report"]
+    try:
+        return Report.model_validate(data)
+    except Exception as exc:  # pydantic.ValidationError: say what is wrong in one line
+        first = str(exc).splitlines()[0:2]
+        raise InputError(f"not a genesis-report JSON report ({' '.join(first)})", path) from None
+
+
+def load_for_compare(path: str | Path, options: Any) -> tuple[Report, str]:
+    """(report, kind) for any input genesis-report understands, judged by what the path is."""
+    p = Path(path)
+    if p.is_dir():
+        from reporter.tasks.report import task_report
+
+        return task_report(p, options).report, "task"
+    if not p.exists():
+        raise InputError("no such file", path)
+    suffix = p.suffix.lower()
+    if suffix == ".json":
+        return load_report_json(p), "report"
+    from reporter import pipeline  # imports torch: only for inputs that need analysing
+
+    if options is None:
+        options = pipeline.ReportOptions()
+    if suffix in CONFIG_SUFFIXES:
+        return pipeline.config_report(str(p), options), "config"
+    if suffix in CHECKPOINT_SUFFIXES:
+        if not hasattr(pipeline, "checkpoint_report"):
+            raise InputError("checkpoint reports are not available in this build", path)
+        return pipeline.checkpoint_report(str(p), options), "checkpoint"
+    raise InputError(f"cannot tell what {suffix or 'a file without suffix'!r} is: give a .yaml config, "
+                     "a checkpoint, a task folder or a .json report", path)
+
+
+def compare_reports(paths: list[str], options: Any) -> Comparison:
+    """Load every input and compare them. Two inputs at least."""
+    if len(paths) < 2:
+        raise InputError("compare needs at least two inputs")
+    options = _common_options(paths, options)
+    loaded = [load_for_compare(p, options) for p in paths]
+    inputs = [describe_input("report" if kind == "report" else "config" if kind == "config" else "checkpoint", p)
+              for p, (_, kind) in zip(paths, loaded, strict=True) if Path(p).is_file()]
+    return build_comparison([r for r, _ in loaded], [k for _, k in loaded], paths,
+                            comparison_meta(inputs, _options_meta(options)))
+
+
+def comparison_meta(inputs: list, options: dict[str, Any]) -> ReportMeta:
+    """Like a report's meta, without importing torch (comparing archived JSON reports needs none)."""
+    import platform
+    from importlib import metadata
+
+    from reporter import __version__
+    from reporter.analysis.meta import generation_time
+
+    try:
+        torch_version = metadata.version("torch").split("+")[0]
+    except metadata.PackageNotFoundError:
+        torch_version = "not installed"
+    generated_at, reproducible = generation_time()
+    return ReportMeta(tool=ToolInfo(version=__version__, torch_version=torch_version,
+                                    python_version=platform.python_version()),
+                      generated_at=generated_at, reproducible=reproducible, inputs=inputs, options=options)
+
+
+def _common_options(paths: list[str], options: Any) -> Any:
+    """Fix one batch size for every input that is analysed now (not archived JSON reports).
+
+    --batch-size wins; otherwise the first config's own batch size (as a single report would use it),
+    so memory and FLOPs of all freshly analysed inputs are computed at the same batch size.
+    """
+    import dataclasses
+
+    if options is None or getattr(options, "batch_size", None) or not dataclasses.is_dataclass(options):
+        return options
+    from reporter.config.loader import load_config
+    from reporter.pipeline import resolve_batch_size
+
+    for path in paths:
+        if Path(path).suffix.lower() in CONFIG_SUFFIXES and Path(path).is_file():
+            return dataclasses.replace(options, batch_size=resolve_batch_size(options, load_config(path)))
+        if Path(path).is_dir() and (Path(path) / "config.yaml").is_file():
+            config = load_config(str(Path(path) / "config.yaml"))
+            return dataclasses.replace(options, batch_size=resolve_batch_size(options, config))
+    return options
+
+
+def _options_meta(options: Any) -> dict[str, Any]:
+    return options.as_meta() if hasattr(options, "as_meta") else {}
+
+
+def _labels(paths: list[str]) -> list[str]:
+    """Short unique column names: file stems, widened with parent folders until they differ."""
+    parts = [Path(p).resolve().parts for p in paths]
+    for depth in range(1, max(len(x) for x in parts) + 1):
+        labels = ["/".join(x[-depth:]) for x in parts]
+        if depth == 1:
+            labels = [Path(p).stem or Path(p).name for p in paths]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{i + 1}: {Path(p).stem}" for i, p in enumerate(paths)]
+
+
+def build_comparison(reports: list[Report], kinds: list[str], paths: list[str], meta: Any) -> Comparison:
+    facts = [key_facts(r) for r in reports]
+    labels = _labels(paths)
+    columns = [CompareColumn(label=label, path=str(path), kind=kind, title=r.title, model_class=f["model_class"],
+                             architecture=f["architecture"], batch_size=f["batch_size"], target=f["target"])
+               for label, path, kind, r, f in zip(labels, paths, kinds, reports, facts, strict=True)]
+    tables = [
+        _config_table(reports),
+        _overview_table(facts),
+        _group_table("params-by-type", "Parameters by module type", [f["params_by_type"] for f in facts]),
+        _group_table("params-by-module", "Parameters by top-level module", [f["params_by_module"] for f in facts]),
+        _cost_table(facts),
+        _checkpoint_table(facts),
+    ]
+    tables = [t for t in tables if t.rows or t.id == "config"]
+    return Comparison(meta=meta, title="Comparison of " + ", ".join(labels), columns=columns, tables=tables,
+                      charts=_charts(labels, facts), notes=_notes(columns))
+
+
+def _row(key: str, values: list[Any], unit: str = "") -> CompareRow:
+    present = [v for v in values]
+    return CompareRow(key=key, values=values, differs=len({repr(v) for v in present}) > 1, unit=unit)
+
+
+def _config_table(reports: list[Report]) -> CompareTable:
+    """Only the config keys whose resolved values differ (keys one input lacks count as differing)."""
+    per_report = [config_values(r) for r in reports]
+    keys: list[str] = []
+    for values in per_report:
+        keys.extend(k for k in values if k not in keys)
+    rows = [_row(k, [v.get(k) for v in per_report]) for k in keys]
+    missing = sum(1 for r in reports if r.config is None)
+    differing = [r for r in rows if r.differs]
+    notes = [f"{missing} input(s) carry no config." if missing else "",
+             "" if differing else "The resolved configs are identical."]
+    return CompareTable(id="config", title="Config differences", note=" ".join(n for n in notes if n),
+                        rows=differing)
+
+
+def _overview_table(facts: list[dict[str, Any]]) -> CompareTable:
+    rows = [
+        _row("Model class", [f["model_class"] for f in facts]),
+        _row("Architecture", [f["architecture"] for f in facts]),
+        _row("Layout", [f["layout"] for f in facts]),
+        _row("Total parameters", [f["total_parameters"] for f in facts], "count"),
+        _row("Trainable parameters", [f["trainable_parameters"] for f in facts], "count"),
+        _row("Size (fp32)", [f["size_fp32_bytes"] for f in facts], "bytes"),
+    ]
+    return CompareTable(id="overview", title="Model", rows=rows)
+
+
+def _group_table(table_id: str, title: str, groups: list[dict[str, int]]) -> CompareTable:
+    names: list[str] = []
+    for g in groups:
+        names.extend(n for n in g if n not in names)
+    rows = [_row(n, [g.get(n, 0) for g in groups], "count") for n in names]
+    return CompareTable(id=table_id, title=title, rows=rows)
+
+
+def _cost_table(facts: list[dict[str, Any]]) -> CompareTable:
+    rows = [
+        _row("Batch size", [f["batch_size"] for f in facts]),
+        _row("Target", [f["target"] for f in facts]),
+    ]
+    if any(f["peak_memory_bytes"] is not None for f in facts):
+        rows.append(_row("Predicted peak memory", [f["peak_memory_bytes"] for f in facts], "bytes"))
+    if any(f["flops"] is not None for f in facts):
+        rows.append(_row("FLOPs per training step", [f["flops"] for f in facts], "flops"))
+    return CompareTable(id="cost", title="Memory and FLOPs", rows=rows)
+
+
+def _checkpoint_table(facts: list[dict[str, Any]]) -> CompareTable:
+    names: list[str] = []
+    for f in facts:
+        names.extend(n for n in f["checkpoint"] if n not in names)
+    labels = {"epoch": "Epoch (0-based)", "epochs_completed": "Epochs completed", "global_step": "Global step",
+              "best_loss": "Best loss", "suffix": "Suffix"}
+    rows = [_row(labels.get(n, n), [f["checkpoint"].get(n) for f in facts], "loss" if n == "best_loss" else "")
+            for n in names]
+    return CompareTable(id="checkpoint", title="Checkpoint", rows=rows)
+
+
+def _charts(labels: list[str], facts: list[dict[str, Any]]) -> list[Chart]:
+    # grouped_bar, not bar: the bar chart labels each value with its share of the sum, which means nothing here.
+    charts = [Chart(id="compare-total-params", title="Total parameters", kind="grouped_bar", categories=labels,
+                    series=[Series(name="parameters", values=[float(f["total_parameters"]) for f in facts])],
+                    unit="count")]
+    types: list[str] = []
+    for f in facts:
+        types.extend(n for n in f["params_by_type"] if n not in types)
+    charts.append(Chart(id="compare-params-by-type", title="Parameters by module type", kind="stacked_bar",
+                        categories=labels, series=[Series(name=t, values=[float(f["params_by_type"].get(t, 0))
+                                                                          for f in facts]) for t in types],
+                        unit="count"))
+    if all(f["peak_memory_bytes"] is not None for f in facts):
+        charts.append(Chart(id="compare-peak-memory", title="Predicted peak memory", kind="bar", categories=labels,
+                            series=[Series(name="peak", values=[float(f["peak_memory_bytes"]) for f in facts])],
+                            unit="bytes"))
+    return charts
+
+
+def _notes(columns: list[CompareColumn]) -> list[str]:
+    notes = []
+    if len({c.batch_size for c in columns}) > 1:
+        notes.append("Inputs were analysed at different batch sizes ("
+                     + ", ".join(f"{c.label}: {c.batch_size}" for c in columns)
+                     + "); memory and FLOPs are not comparable across them.")
+    if len({c.target for c in columns}) > 1:
+        notes.append("Inputs were analysed for different targets ("
+                     + ", ".join(f"{c.label}: {c.target}" for c in columns) + ").")
+    return notes

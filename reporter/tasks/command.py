@@ -1,0 +1,47 @@
+"""`genesis-report index tasks/` and the positional task-folder form: the commands' work."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from reporter.tasks.index import build_index, print_progress
+from reporter.tasks.index_render import render_index
+
+
+def add_index_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
+    parser.add_argument("root", metavar="TASKS_DIR", help="folder whose sub-folders are GENESIS tasks")
+    parser.add_argument("-o", "--output", action="append", default=[], metavar="PATH",
+                        help="write the index (.html .md .json .txt); default TASKS_DIR/index.html")
+    parser.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
+                        help="report on N tasks in parallel (worker processes)")
+    parser.add_argument("--batch-size", type=positive_int, metavar="N", help="batch size for memory figures")
+    parser.add_argument("--target", metavar="DEVICE", help="device for memory figures (e.g. cpu, cuda, h100)")
+    parser.add_argument("--no-task-reports", action="store_true",
+                        help="do not write each task's reports/ (the index then has no links)")
+    parser.add_argument("--no-progress", action="store_true", help="do not print a line per finished task")
+    parser.add_argument("-q", "--quiet", action="store_true", help="do not print the index table")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from reporter.compare.options import make_options
+    from reporter.output import write_rendered
+    from reporter.render import format_for_path
+
+    paths = args.output or [str(Path(args.root) / "index.html")]
+    outputs = [(path, format_for_path(path)) for path in paths]
+    index_dir = Path(paths[0]).parent
+    options = make_options(batch_size=args.batch_size, target=args.target)
+    index = build_index(args.root, options, jobs=args.jobs, index_dir=index_dir,
+                        progress=None if args.no_progress else print_progress,
+                        write_reports=not args.no_task_reports)
+    for path, fmt in outputs:
+        write_rendered(path, render_index(index, fmt))
+    if not args.quiet:
+        sys.stdout.write(render_index(index, "terminal").text)
+    for path, _ in outputs:
+        print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+    return 0

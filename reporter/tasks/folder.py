@@ -1,0 +1,108 @@
+"""Recognise GENESIS's task layout (reference §3.3) without reading any checkpoint.
+
+A run started from `tasks/<name>/` writes `config.yaml` (copied by create_task.py),
+`checkpoints/{exp}_best.pt`, `checkpoints/{exp}_epoch_{NNNN}[_{suffix}].pt` and
+`logs/{exp}_training.txt` (relative to the task folder, because GENESIS's paths are CWD-relative).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reporter.errors import InputError
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+# {exp}_best.pt | {exp}_epoch_{epoch}[_{suffix}].pt ; epoch is GENESIS's 0-based loop index.
+_NAME = re.compile(r"^(?P<exp>.+?)_(?:(?P<best>best)|epoch_(?P<epoch>\d+)(?:_(?P<suffix>[A-Za-z][A-Za-z_]*))?)$")
+
+
+@dataclass(frozen=True)
+class CheckpointFile:
+    path: Path
+    kind: str  # best | epoch | early_stop | final | other
+    epoch: int | None  # from the file name (0-based), None for best/other
+    experiment: str | None
+    size_bytes: int
+
+
+@dataclass
+class TaskFolder:
+    root: Path
+    config: Path | None
+    checkpoints: list[CheckpointFile] = field(default_factory=list)
+    training_logs: list[Path] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    def best_checkpoint(self) -> CheckpointFile | None:
+        """`*_best.pt` when present, else the latest epoch file, else any checkpoint."""
+        best = [c for c in self.checkpoints if c.kind == "best"]
+        if best:
+            return max(best, key=lambda c: c.path.stat().st_mtime)
+        numbered = [c for c in self.checkpoints if c.epoch is not None]
+        if numbered:
+            return max(numbered, key=lambda c: (c.epoch, c.kind != "epoch"))
+        return self.checkpoints[0] if self.checkpoints else None
+
+
+def classify_checkpoint(path: Path) -> CheckpointFile:
+    match = _NAME.match(path.stem)
+    size = path.stat().st_size
+    if not match:
+        return CheckpointFile(path=path, kind="other", epoch=None, experiment=None, size_bytes=size)
+    if match["best"]:
+        return CheckpointFile(path=path, kind="best", epoch=None, experiment=match["exp"], size_bytes=size)
+    suffix = match["suffix"]
+    kind = suffix if suffix in ("early_stop", "final") else "epoch"
+    return CheckpointFile(path=path, kind=kind, epoch=int(match["epoch"]), experiment=match["exp"], size_bytes=size)
+
+
+def is_task_folder(path: str | Path) -> bool:
+    """A folder with `config.yaml` or a `checkpoints/` folder holding checkpoint files."""
+    root = Path(path)
+    if not root.is_dir():
+        return False
+    if (root / "config.yaml").is_file():
+        return True
+    ckpt = root / "checkpoints"
+    return ckpt.is_dir() and any(p.suffix in CHECKPOINT_SUFFIXES for p in ckpt.iterdir())
+
+
+def scan_task(path: str | Path) -> TaskFolder:
+    root = Path(path)
+    if not root.is_dir():
+        raise InputError("not a folder", path)
+    if not is_task_folder(root):
+        raise InputError("not a GENESIS task folder (no config.yaml and no checkpoints/*.pt)", path)
+    config = root / "config.yaml"
+    ckpt_dir = root / "checkpoints"
+    checkpoints = sorted((classify_checkpoint(p) for p in ckpt_dir.iterdir()
+                          if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES), key=_order) if ckpt_dir.is_dir() else []
+    logs_dir = root / "logs"
+    logs = sorted(logs_dir.glob("*_training.txt")) if logs_dir.is_dir() else []
+    return TaskFolder(root=root, config=config if config.is_file() else None, checkpoints=checkpoints,
+                      training_logs=logs)
+
+
+def _order(c: CheckpointFile) -> tuple:
+    """Epoch files by epoch, then best, then unrecognised names."""
+    return (c.epoch is None, c.epoch or 0, c.kind != "best", c.path.name)
+
+
+def find_tasks(root: str | Path) -> list[Path]:
+    """Task folders directly inside `root` (or `root` itself when it is one), sorted by name."""
+    base = Path(root)
+    if not base.is_dir():
+        raise InputError("not a folder", root)
+    found = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".") and is_task_folder(p))
+    if not found and is_task_folder(base):
+        return [base]
+    return found

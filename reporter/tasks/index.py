@@ -1,0 +1,113 @@
+"""An index over many task folders: one row per task, each task's own report written in place.
+
+Tasks run in parallel worker processes (`jobs`); a task that fails becomes a row with its error, so
+one broken task never fails the index.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from reporter.compare.facts import key_facts
+from reporter.errors import InputError, ReportError
+from reporter.tasks.folder import find_tasks
+from reporter.tasks.model import IndexRow, TaskIndex
+
+Progress = Callable[[int, int, IndexRow], None]
+
+
+def index_one(task_dir: str, options: Any, index_dir: str | None, write_reports: bool = True) -> IndexRow:
+    """Report on one task (writing its reports/ when asked) and summarise it as an index row."""
+    from reporter.output import write_rendered
+    from reporter.tasks.report import default_outputs, render_task, task_report
+
+    name = Path(task_dir).name
+    link_base = Path(index_dir) if index_dir else Path(task_dir).parent
+    try:
+        task = task_report(task_dir, options)
+        link = None
+        if write_reports:
+            outputs = default_outputs(task)
+            outputs[0].parent.mkdir(exist_ok=True)
+            rendered = [(p, render_task(task, p.suffix.lstrip("."), stem=p.stem)) for p in outputs]
+            for path, document in rendered:
+                write_rendered(path, document)
+            link = os.path.relpath(outputs[0], link_base)
+        facts = key_facts(task.report)
+        losses = [c.best_loss for c in task.task.checkpoints if c.reported and c.best_loss is not None]
+        return IndexRow(name=name, path=task_dir, report_link=link, architecture=facts["architecture"],
+                        model_class=facts["model_class"], parameters=facts["total_parameters"],
+                        best_loss=facts["best_loss"] if facts["best_loss"] is not None else
+                        (losses[0] if losses else None),
+                        epochs=_epochs(facts, task.task), peak_memory_bytes=_int(facts["peak_memory_bytes"]),
+                        batch_size=facts["batch_size"], findings=len(task.report.findings),
+                        security_findings=facts["findings"]["security"])
+    except ReportError as exc:
+        return IndexRow(name=name, path=task_dir, report_link=None, error=str(exc.problem))
+    except Exception as exc:  # one broken task is a row with its error, never a failed index
+        return IndexRow(name=name, path=task_dir, report_link=None, error=f"{type(exc).__name__}: {exc}")
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _epochs(facts: dict[str, Any], task: Any) -> int | None:
+    """Epochs completed: the checkpoint's own count, else the training log, else checkpoint file names."""
+    state = facts["checkpoint"]
+    if state.get("epochs_completed") is not None:
+        return int(state["epochs_completed"])
+    if task.loss_epochs:
+        return max(task.loss_epochs)
+    numbered = [c.epoch for c in task.checkpoints if c.epoch is not None]
+    if state.get("epoch") is not None:
+        numbered.append(int(state["epoch"]))
+    return max(numbered) + 1 if numbered else None
+
+
+def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str | Path | None = None,
+                progress: Progress | None = None, write_reports: bool = True) -> TaskIndex:
+    from reporter.analysis.meta import build_meta
+
+    tasks = [str(p) for p in find_tasks(root)]
+    if not tasks:
+        raise InputError("no GENESIS task folders here (sub-folders with config.yaml or checkpoints/*.pt)", root)
+    rows: dict[str, IndexRow] = {}
+    idx_dir = str(index_dir) if index_dir is not None else str(Path(root))
+    if jobs <= 1 or len(tasks) <= 1:
+        for i, task in enumerate(tasks, 1):
+            rows[task] = index_one(task, options, idx_dir, write_reports)
+            if progress:
+                progress(i, len(tasks), rows[task])
+    else:
+        # spawn, not fork: forking a process that already runs torch's thread pools can deadlock.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
+            futures = {pool.submit(index_one, task, options, idx_dir, write_reports): task for task in tasks}
+            for i, future in enumerate(as_completed(futures), 1):
+                task = futures[future]
+                try:
+                    rows[task] = future.result()
+                except Exception as exc:  # a worker that died (e.g. out of memory)
+                    rows[task] = IndexRow(name=Path(task).name, path=task, report_link=None,
+                                          error=f"worker failed: {type(exc).__name__}: {exc}")
+                if progress:
+                    progress(i, len(tasks), rows[task])
+    return TaskIndex(meta=build_meta([], options.as_meta() if hasattr(options, "as_meta") else {}),
+                     root=str(root), rows=[rows[t] for t in tasks])
+
+
+def print_progress(done: int, total: int, row: IndexRow) -> None:
+    """One line per finished task on stderr (a live counter on a terminal)."""
+    status = f"error: {row.error}" if row.error else f"{row.parameters:,} parameters"
+    line = f"[{done}/{total}] {row.name}: {status}"
+    if sys.stderr.isatty():
+        print(f"\r\033[K{line}", end="\n" if done == total or row.error else "", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,161 @@
+"""One report per task folder: the model report on the best checkpoint, plus the task's checkpoints
+and loss history; written to `<task>/reports/report.{html,md,json}` by default."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from reporter.compare.facts import checkpoint_facts, checkpoint_report_or_none
+from reporter.errors import InputError, ReportError
+from reporter.render import Rendered, render
+from reporter.report.base import Chart, Finding, Series, Severity
+from reporter.tasks.folder import CheckpointFile, TaskFolder, scan_task
+from reporter.tasks.log import LossHistory, read_training_log
+from reporter.tasks.model import CheckpointEntry, TaskReport, TaskSection
+
+DEFAULT_FORMATS = ("html", "md", "json")
+
+
+def task_report(path: str | Path, options: Any) -> TaskReport:
+    """Report on the task's best checkpoint (or its config.yaml when no checkpoint can be read)."""
+    folder = scan_task(path)
+    config = str(folder.config) if folder.config else None
+    best = folder.best_checkpoint()
+    notes: list[str] = []
+    report = None
+    reported_from = None
+    if best is not None:
+        report = checkpoint_report_or_none(str(best.path), options, config_path=config)
+        reported_from = str(best.path) if report is not None else None
+        if report is None:
+            notes.append("This build cannot read checkpoints yet: the model report comes from config.yaml.")
+    if report is None:
+        if config is None:
+            raise InputError("task folder has checkpoints but no config.yaml, and checkpoints cannot be read",
+                             folder.root)
+        from reporter.pipeline import config_report
+
+        report = config_report(config, options)
+        reported_from = config
+    entries = _checkpoint_entries(folder, best, report, reported_from, options, notes)
+    history, log_path = _history(folder, notes)
+    section = TaskSection(
+        name=folder.name,
+        path=str(folder.root),
+        config=_rel(folder.config, folder.root) if folder.config else None,
+        checkpoints=entries,
+        reported_from=_rel(Path(reported_from), folder.root),
+        training_log=_rel(log_path, folder.root) if log_path else None,
+        loss_epochs=history.epochs,
+        train_loss=history.train_loss,
+        val_loss=history.val_loss,
+        charts=_loss_charts(history),
+        notes=notes,
+    )
+    return TaskReport(task=section, report=report)
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _checkpoint_entries(folder: TaskFolder, best: CheckpointFile | None, report: Any, reported_from: str | None,
+                        options: Any, notes: list[str]) -> list[CheckpointEntry]:
+    """Every checkpoint with epoch, best loss and size; the training state is read where the build can."""
+    entries = []
+    for ckpt in folder.checkpoints:
+        is_reported = reported_from == str(ckpt.path)
+        facts: dict[str, Any] = {}
+        if is_reported:
+            facts = checkpoint_facts(report)
+        elif best is not None and reported_from == str(best.path):  # checkpoints are readable in this build
+            try:
+                other = checkpoint_report_or_none(str(ckpt.path), options,
+                                                  config_path=str(folder.config) if folder.config else None)
+            except ReportError as exc:
+                notes.append(f"{ckpt.path.name}: not read ({exc.problem})")
+                other = None
+            if other is not None:
+                facts = checkpoint_facts(other)
+                report.findings.extend(
+                    Finding(severity=f.severity, code=f.code, message=f.message, where=f"{ckpt.path.name}: {f.where}")
+                    for f in other.findings if f.severity == Severity.security)
+        epoch = facts.get("epoch", ckpt.epoch)
+        loss = facts.get("best_loss")
+        entries.append(CheckpointEntry(file=_rel(ckpt.path, folder.root), kind=ckpt.kind, epoch=epoch,
+                                       best_loss=float(loss) if loss is not None else None,
+                                       global_step=facts.get("global_step"), size_bytes=ckpt.size_bytes,
+                                       reported=is_reported))
+    return entries
+
+
+def _history(folder: TaskFolder, notes: list[str]) -> tuple[LossHistory, Path | None]:
+    """The first training log that has epoch summaries (a task normally has exactly one)."""
+    for log in folder.training_logs:
+        history = read_training_log(log)
+        if history:
+            if len(folder.training_logs) > 1:
+                notes.append(f"Loss history from {log.name} ({len(folder.training_logs)} training logs found).")
+            return history, log
+    if folder.training_logs:
+        notes.append("The training log has no epoch summaries, so there is no loss history to plot.")
+        return LossHistory(), folder.training_logs[0]
+    return LossHistory(), None
+
+
+def _loss_charts(history: LossHistory) -> list[Chart]:
+    if not history:
+        return []
+    series = [Series(name="train loss", values=[_plot(v) for v in history.train_loss])]
+    if any(v is not None for v in history.val_loss):
+        series.append(Series(name="val loss", values=[_plot(v) for v in history.val_loss]))
+    finite = [v for s in series for v in s.values if math.isfinite(v) and v > 0]
+    span = max(finite) / min(finite) if finite else 1.0
+    return [Chart(id="task-loss-history", title="Loss by epoch (training log)", kind="line",
+                  x=[float(e) for e in history.epochs], series=series, x_label="epoch", y_label="loss",
+                  log_y=span > 100)]
+
+
+def _plot(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+# --- rendering -------------------------------------------------------------------------------------
+
+
+def render_task(task: TaskReport, fmt: str, *, stem: str = "report", embed_images: bool = False,
+                verbose: bool = False) -> Rendered:
+    """The model report with the task section added (JSON: the whole TaskReport)."""
+    if fmt == "json":
+        import json
+
+        return Rendered(text=json.dumps(task.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n")
+    from reporter.tasks.render import task_section
+
+    base = render(task.report, fmt, stem=stem, embed_images=embed_images, verbose=verbose)
+    section = task_section(task.task, fmt, stem=stem, embed_images=embed_images)
+    return Rendered(text=_insert(base.text, section.text, fmt), files={**base.files, **section.files})
+
+
+def _insert(document: str, section: str, fmt: str) -> str:
+    """Put the task section first in the body (HTML, Markdown) or before the footer (terminal)."""
+    if fmt == "html":
+        nav = 'aria-label="Sections">\n'
+        document = document.replace(nav, nav + '  <a href="#task">Task</a>\n', 1)
+        return document.replace("<main>\n", "<main>\n" + section, 1)
+    if fmt == "md":
+        at = document.find("\n## ")
+        return document[:at + 1] + section + document[at + 1:] if at >= 0 else document + "\n" + section
+    marker = "\n" + "=" * 80 + "\nGenerated"
+    at = document.rfind(marker)
+    return document[:at] + "\n" + section + document[at:] if at >= 0 else document + section
+
+
+def default_outputs(task: TaskReport | TaskFolder | str | Path) -> list[Path]:
+    root = Path(task.task.path) if isinstance(task, TaskReport) else Path(getattr(task, "root", task))
+    return [root / "reports" / f"report.{fmt}" for fmt in DEFAULT_FORMATS]

@@ -1,0 +1,51 @@
+"""The public Python API: reports from a config, a checkpoint or a live module, rendered to any format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from helpers import CONFIGS
+
+from reporter import api, pipeline
+
+
+def test_report_from_config_renders_every_format(tmp_path):
+    report = api.report_from_config(CONFIGS / "default.yaml", batch_size=64)
+    assert report.summary.total_parameters == 98_648
+    assert report.meta.options["batch_size"] == 64
+    assert json.loads(api.render_report(report, "json"))["summary"]["total_parameters"] == 98_648
+    assert "98,648" in api.render_report(report, "terminal")
+    md = api.render_report(report, "md")
+    assert "data:image/svg+xml;base64," in md  # a single self-contained string by default
+    assert api.render_report(report, "html").startswith("<!DOCTYPE html>")
+    written = api.write_report(report, tmp_path / "model.md")
+    assert written.read_text().count("](model_files/") == 2 and (tmp_path / "model_files").is_dir()
+    with pytest.raises(api.InputError):
+        api.render_report(report, "pdf")
+    with pytest.raises(TypeError):
+        api.report_from_config(CONFIGS / "default.yaml", options=api.ReportOptions(), batch_size=3)
+
+
+def test_report_from_live_module_counts_exactly():
+    model = torch.nn.Sequential(torch.nn.Linear(10, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2),
+                                torch.nn.LayerNorm(2))
+    model[3].weight.requires_grad_(False)
+    report = api.report_from_module(model, title="probe", verbose=True)
+    assert report.summary.total_parameters == 10 * 5 + 5 + 5 * 2 + 2 + 2 + 2 == 71
+    assert report.summary.trainable_parameters == 69 and report.summary.frozen_parameters == 2
+    assert {g.name: g.parameters for g in report.parameters.by_type} == {"Linear": 67, "LayerNorm": 4}
+    assert report.title == "probe" and report.config is None and report.modules is not None
+    assert [f.code for f in report.findings] == ["module.live"]
+    html = api.render_report(report, "html")
+    assert "71" in html and "probe" in html
+    with pytest.raises(api.InputError):
+        api.report_from_module("not a module")
+
+
+def test_report_from_checkpoint_needs_checkpoint_support(tmp_path):
+    if hasattr(pipeline, "checkpoint_report"):
+        pytest.skip("checkpoint reports are available; covered by the task-folder tests")
+    with pytest.raises(api.InputError, match="not available"):
+        api.report_from_checkpoint(tmp_path / "x.pt")
