@@ -39,12 +39,9 @@ def report_from_config(path: str | Path, options: ReportOptions | None = None, *
 def report_from_checkpoint(path: str | Path, config: str | Path | None = None, options: ReportOptions | None = None,
                            **kwargs: Any) -> Report:
     """Report on a training checkpoint (never executes code from it); optional config YAML."""
-    from reporter import pipeline
+    from reporter.pipeline import checkpoint_report
 
-    make = getattr(pipeline, "checkpoint_report", None)
-    if make is None:
-        raise InputError("checkpoint reports are not available in this build", path)
-    return make(str(path), _options(options, kwargs), config_path=str(config) if config else None)
+    return checkpoint_report(str(path), _options(options, kwargs), config_path=str(config) if config else None)
 
 
 def report_from_module(module: Any, *, title: str | None = None, architecture: str | None = None,
@@ -65,7 +62,7 @@ def report_from_module(module: Any, *, title: str | None = None, architecture: s
     return Report(
         meta=build_meta([], {"verbose": verbose, "batch_size": batch_size, "source": "module"}),
         title=title or f"{type(module).__name__} (live module)",
-        subject="config",
+        subject="module",
         findings=[Finding(severity=Severity.info, code="module.live",
                           message="Report made from a live nn.Module; config, normalization and data flow "
                                   "sections need a GENESIS config.", where=type(module).__name__)],

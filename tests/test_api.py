@@ -44,8 +44,15 @@ def test_report_from_live_module_counts_exactly():
         api.report_from_module("not a module")
 
 
-def test_report_from_checkpoint_needs_checkpoint_support(tmp_path):
-    if hasattr(pipeline, "checkpoint_report"):
-        pytest.skip("checkpoint reports are available; covered by the task-folder tests")
-    with pytest.raises(api.InputError, match="not available"):
-        api.report_from_checkpoint(tmp_path / "x.pt")
+def test_report_from_checkpoint(tmp_path):
+    import torch
+
+    from reporter.models import build_model
+
+    model = build_model({"hidden": 16, "depth": 1, "heads": 2, "fusion": "SUM", "seq_len": 64})
+    path = tmp_path / "state.pth"
+    torch.save(model.state_dict(), path)
+    report = api.report_from_checkpoint(path, memory=False)
+    assert report.summary.total_parameters == sum(p.numel() for p in model.parameters())
+    assert report.checkpoint.model.source == "inferred"
+

@@ -86,7 +86,6 @@ def test_compare_task_folder_report_json(tmp_path):
     assert rows["config"] == []  # the task's config.yaml is a copy of default.yaml
 
 
-@pytest.mark.skipif(not hasattr(pipeline, "checkpoint_report"), reason="needs pipeline.checkpoint_report")
 def test_compare_config_and_checkpoint(tmp_path):
     from task_fixtures import make_task
 

@@ -9,7 +9,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
 from helpers import run_cli
 from inprocess import run_main
 from task_fixtures import TRAIN_LOSSES, VAL_LOSSES, make_task, training_log_text
@@ -18,7 +17,6 @@ from reporter import pipeline
 from reporter.tasks.folder import classify_checkpoint, find_tasks, scan_task
 from reporter.tasks.log import parse_training_log
 
-HAS_CHECKPOINTS = hasattr(pipeline, "checkpoint_report")
 
 
 def test_checkpoint_names_follow_genesis_conventions(tmp_path):
@@ -79,13 +77,9 @@ def test_task_folder_writes_reports_in_place(tmp_path):
     md = (reports / "report.md").read_text()
     assert "## Task `251012-1`" in md and "](report_files/task-loss-history.svg)" in md
     assert (reports / "report_files" / "task-loss-history.svg").read_text().startswith("<svg")
-    if HAS_CHECKPOINTS:
-        assert data["task"]["reported_from"] == "checkpoints/exp_best.pt"
-        assert [e["best_loss"] for e in entries] == [0.5, 0.25, 0.125]
-        assert [e["reported"] for e in entries] == [False, False, True]
-    else:
-        assert data["task"]["reported_from"] == "config.yaml"
-        assert "cannot read checkpoints" in " ".join(data["task"]["notes"])
+    assert data["task"]["reported_from"] == "checkpoints/exp_best.pt"
+    assert [e["best_loss"] for e in entries] == [0.5, 0.25, 0.125]
+    assert [e["reported"] for e in entries] == [False, False, True]
 
 
 def test_task_folder_explicit_output_and_terminal(tmp_path):
@@ -137,7 +131,6 @@ def test_index_of_folder_without_tasks_is_bad_input(tmp_path):
     assert result.returncode == 2 and "no GENESIS task folders" in result.stderr
 
 
-@pytest.mark.skipif(not HAS_CHECKPOINTS, reason="needs pipeline.checkpoint_report (checkpoint reports)")
 def test_index_reports_best_loss_from_checkpoints(tmp_path):
     tasks = tmp_path / "tasks"
     make_task(tasks, "a")

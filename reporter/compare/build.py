@@ -57,8 +57,6 @@ def load_for_compare(path: str | Path, options: Any) -> tuple[Report, str]:
     if suffix in CONFIG_SUFFIXES:
         return pipeline.config_report(str(p), options), "config"
     if suffix in CHECKPOINT_SUFFIXES:
-        if not hasattr(pipeline, "checkpoint_report"):
-            raise InputError("checkpoint reports are not available in this build", path)
         return pipeline.checkpoint_report(str(p), options), "checkpoint"
     raise InputError(f"cannot tell what {suffix or 'a file without suffix'!r} is: give a .yaml config, "
                      "a checkpoint, a task folder or a .json report", path)

@@ -1,8 +1,8 @@
 """The few facts that comparisons, task indexes and CI gates read from a report.
 
-This is the ONE place that reads report sections which are still being integrated (checkpoint
-training state, memory and FLOPs): everything is read with `getattr` so reports made before those
-sections existed (archived JSON) still work, and a renamed field needs a change here only.
+One place reads them so that every consumer agrees on, e.g., which peak is "the" peak: the traced
+training step in the precision the config trains with (`training.use_amp`), at the report's batch size
+and target.
 """
 
 from __future__ import annotations
@@ -12,44 +12,24 @@ from typing import Any
 
 from reporter.report.model import Report
 
-# Candidate field names, first match wins (kept here so the lead adapts one list when a section lands).
-_PEAK_MEMORY_FIELDS = ("peak_bytes", "peak_training_bytes", "training_peak_bytes", "predicted_peak_bytes",
-                       "peak")
-_FLOPS_FIELDS = ("training_step_flops", "train_flops", "forward_backward_flops", "total_flops", "forward_flops",
-                 "flops")
-_CHECKPOINT_FIELDS = ("epoch", "epochs_completed", "global_step", "best_loss", "suffix")
 
-
-def _number(section: Any, names: tuple[str, ...]) -> float | int | None:
-    """The first numeric attribute (or dict key) of `section` among `names`."""
-    if section is None:
+def training_peak_bytes(report: Report) -> int | None:
+    """Predicted peak of one training step in the config's own precision (None without a memory section)."""
+    memory = report.memory
+    if memory is None:
         return None
-    for name in names:
-        value = section.get(name) if isinstance(section, dict) else getattr(section, name, None)
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, (int, float)):
-            return value
-    return None
-
-
-def _target(report: Report, section: Any) -> str | None:
-    target = getattr(section, "target", None) if section is not None else None
-    return target or report.meta.options.get("target")
+    estimate = memory.amp if memory.amp is not None and memory.training_precision != "fp32" else memory.fp32
+    return estimate.peak_bytes
 
 
 def checkpoint_facts(report: Report) -> dict[str, Any]:
     """Training state of a checkpoint report ({} for a config report)."""
-    section = getattr(report, "checkpoint", None)
-    if section is None:
+    if report.checkpoint is None or report.checkpoint.training is None:
         return {}
-    state = getattr(section, "training_state", None) or section
-    facts = {}
-    for name in _CHECKPOINT_FIELDS:
-        value = state.get(name) if isinstance(state, dict) else getattr(state, name, None)
-        if value is not None:
-            facts[name] = value
-    return facts
+    state = report.checkpoint.training
+    facts = {"epoch": state.epoch_stored, "epochs_completed": state.epochs_completed,
+             "global_step": state.global_step, "best_loss": state.best_loss, "suffix": state.suffix}
+    return {k: v for k, v in facts.items() if v is not None}
 
 
 def config_values(report: Report) -> dict[str, Any]:
@@ -65,25 +45,24 @@ def config_values(report: Report) -> dict[str, Any]:
 
 def key_facts(report: Report) -> dict[str, Any]:
     """A flat summary of one report: what comparisons, indexes and gates look at."""
-    summary = report.summary
-    memory = getattr(report, "memory", None)
-    flops = getattr(report, "flops", None)
+    summary, parameters = report.summary, report.parameters
+    memory = report.memory
     best_loss = checkpoint_facts(report).get("best_loss")
     return {
         "title": report.title,
         "subject": report.subject,
-        "architecture": summary.architecture,
-        "model_class": summary.model_class,
-        "layout": summary.layout,
-        "total_parameters": summary.total_parameters,
-        "trainable_parameters": summary.trainable_parameters,
-        "size_fp32_bytes": summary.size_fp32_bytes,
-        "params_by_type": {g.name: g.parameters for g in report.parameters.by_type},
-        "params_by_module": {g.name: g.parameters for g in report.parameters.by_top_level},
+        "architecture": summary.architecture if summary else None,
+        "model_class": summary.model_class if summary else None,
+        "layout": summary.layout if summary else None,
+        "total_parameters": summary.total_parameters if summary else None,
+        "trainable_parameters": summary.trainable_parameters if summary else None,
+        "size_fp32_bytes": summary.size_fp32_bytes if summary else None,
+        "params_by_type": {g.name: g.parameters for g in parameters.by_type} if parameters else {},
+        "params_by_module": {g.name: g.parameters for g in parameters.by_top_level} if parameters else {},
         "batch_size": report.meta.options.get("batch_size"),
-        "target": _target(report, memory),
-        "peak_memory_bytes": _number(memory, _PEAK_MEMORY_FIELDS),
-        "flops": _number(flops, _FLOPS_FIELDS),
+        "target": memory.target if memory else report.meta.options.get("target"),
+        "peak_memory_bytes": training_peak_bytes(report),
+        "flops": memory.flops.training_flops if memory and memory.flops else None,
         "checkpoint": checkpoint_facts(report),
         "best_loss": best_loss,
         "findings": {sev: sum(1 for f in report.findings if f.severity == sev)
@@ -100,10 +79,7 @@ def _is_non_finite_finding(code: str) -> bool:
 
 
 def checkpoint_report_or_none(path: str, options: Any, config_path: str | None = None) -> Report | None:
-    """A checkpoint report when this build has checkpoint support (`pipeline.checkpoint_report`), else None."""
-    from reporter import pipeline
+    """The checkpoint's report (kept as a function so task listings have one place to change)."""
+    from reporter.pipeline import checkpoint_report
 
-    make = getattr(pipeline, "checkpoint_report", None)
-    if make is None:
-        return None
-    return make(str(path), options, config_path=config_path)
+    return checkpoint_report(str(path), options, config_path=config_path)

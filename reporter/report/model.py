@@ -160,7 +160,7 @@ class Report(ReportModel):
 
     meta: ReportMeta
     title: str
-    subject: Literal["config", "checkpoint"]
+    subject: Literal["config", "checkpoint", "module"]
     findings: list[Finding]
     summary: SummarySection | None = Field(description="None only when no model could be built")
     config: ConfigSection | None

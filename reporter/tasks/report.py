@@ -10,7 +10,7 @@ from typing import Any
 from reporter.compare.facts import checkpoint_facts, checkpoint_report_or_none
 from reporter.errors import InputError, ReportError
 from reporter.render import Rendered, render
-from reporter.report.base import Chart, Finding, Series, Severity
+from reporter.report.base import Chart, Finding, Series
 from reporter.tasks.folder import CheckpointFile, TaskFolder, scan_task
 from reporter.tasks.log import LossHistory, read_training_log
 from reporter.tasks.model import CheckpointEntry, TaskReport, TaskSection
@@ -28,13 +28,10 @@ def task_report(path: str | Path, options: Any) -> TaskReport:
     reported_from = None
     if best is not None:
         report = checkpoint_report_or_none(str(best.path), options, config_path=config)
-        reported_from = str(best.path) if report is not None else None
-        if report is None:
-            notes.append("This build cannot read checkpoints yet: the model report comes from config.yaml.")
+        reported_from = str(best.path)
     if report is None:
         if config is None:
-            raise InputError("task folder has checkpoints but no config.yaml, and checkpoints cannot be read",
-                             folder.root)
+            raise InputError("task folder has neither a checkpoint nor a config.yaml", folder.root)
         from reporter.pipeline import config_report
 
         report = config_report(config, options)
@@ -73,18 +70,15 @@ def _checkpoint_entries(folder: TaskFolder, best: CheckpointFile | None, report:
         facts: dict[str, Any] = {}
         if is_reported:
             facts = checkpoint_facts(report)
-        elif best is not None and reported_from == str(best.path):  # checkpoints are readable in this build
+        else:
             try:
-                other = checkpoint_report_or_none(str(ckpt.path), options,
-                                                  config_path=str(folder.config) if folder.config else None)
+                facts, security = _light_checkpoint_facts(ckpt.path)
             except ReportError as exc:
                 notes.append(f"{ckpt.path.name}: not read ({exc.problem})")
-                other = None
-            if other is not None:
-                facts = checkpoint_facts(other)
-                report.findings.extend(
-                    Finding(severity=f.severity, code=f.code, message=f.message, where=f"{ckpt.path.name}: {f.where}")
-                    for f in other.findings if f.severity == Severity.security)
+                facts, security = {}, []
+            report.findings.extend(
+                Finding(severity=f.severity, code=f.code, message=f.message, where=f"{ckpt.path.name}: {f.where}")
+                for f in security)
         epoch = facts.get("epoch", ckpt.epoch)
         loss = facts.get("best_loss")
         entries.append(CheckpointEntry(file=_rel(ckpt.path, folder.root), kind=ckpt.kind, epoch=epoch,
@@ -92,6 +86,21 @@ def _checkpoint_entries(folder: TaskFolder, best: CheckpointFile | None, report:
                                        global_step=facts.get("global_step"), size_bytes=ckpt.size_bytes,
                                        reported=is_reported))
     return entries
+
+
+def _light_checkpoint_facts(path: Path) -> tuple[dict[str, Any], list[Finding]]:
+    """Epoch, step and best loss of a checkpoint that is listed but not reported on: metadata only
+    (no hash, no weight statistics), plus its security findings so an unsafe file is never hidden."""
+    from reporter.checkpoint import read_checkpoint
+    from reporter.checkpoint.sections import security_findings, training_state
+
+    ckpt = read_checkpoint(path, sha256=False)
+    state = training_state(ckpt)
+    facts: dict[str, Any] = {}
+    if state is not None:
+        facts = {k: v for k, v in {"epoch": state.epoch_stored, "global_step": state.global_step,
+                                   "best_loss": state.best_loss}.items() if v is not None}
+    return facts, security_findings(ckpt)
 
 
 def _history(folder: TaskFolder, notes: list[str]) -> tuple[LossHistory, Path | None]:
