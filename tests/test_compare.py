@@ -38,7 +38,8 @@ def test_compare_two_configs_all_formats(tmp_path):
         assert [sum(c) for c in columns] == [98_648, film_total], table
     html = outs[0].read_text()
     assert html.startswith("<!DOCTYPE html>") and "98,648" in html and f"{film_total:,}" in html
-    assert html.count("<svg") == 2 and "<script" not in html
+    assert html.count("<svg") == 3 and "<script" not in html  # parameters by type, by module; peak memory
+    assert "Predicted peak memory" in html
     md = outs[1].read_text()
     assert "| `model.hidden` ≠ | 16 | 256 |" in md
     assert (tmp_path / "cmp_files" / "compare-params-by-type.svg").read_text().startswith("<svg")

@@ -13,10 +13,8 @@ from helpers import run_cli
 from inprocess import run_main
 from task_fixtures import TRAIN_LOSSES, VAL_LOSSES, make_task, training_log_text
 
-from reporter import pipeline
 from reporter.tasks.folder import classify_checkpoint, find_tasks, scan_task
 from reporter.tasks.log import parse_training_log
-
 
 
 def test_checkpoint_names_follow_genesis_conventions(tmp_path):
