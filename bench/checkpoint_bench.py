@@ -51,6 +51,7 @@ def measured_command(path: str, out: str) -> None:
     from reporter.cli import main
 
     args = ["--checkpoint", path, "-o", out, "-o", str(Path(out).with_suffix(".html")), "--quiet"]
+    args += os.environ.get("CHECKPOINT_BENCH_EXTRA", "").split()
     status = main(args)
     if status != 0:
         raise SystemExit(f"genesis-report exited {status}")
@@ -258,6 +259,7 @@ def main() -> None:
     parser.add_argument("--cached-digest", action="store_true",
                         help="measure a repeat report: the file's sha256 comes from the digest cache "
                              "(primed by one unmeasured run); default: every run hashes the file")
+    parser.add_argument("--extra", default="", help="extra genesis-report arguments, e.g. '--no-memory'")
     parser.add_argument("--child", nargs=2, metavar=("PATH", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -274,6 +276,7 @@ def main() -> None:
         out = folder / "report.json"
         env = dict(os.environ, PYTHONPATH=str(REPO), GENESIS_REPORT_CACHE_DIR=str(folder / "digest-cache"))
         env.pop("GENESIS_REPORT_NO_CACHE", None)
+        env["CHECKPOINT_BENCH_EXTRA"] = args.extra
         if args.cached_digest:
             subprocess.run([sys.executable, "-m", "reporter", "--checkpoint", str(path), "-q"], env=env,
                            check=True, capture_output=True)
@@ -292,7 +295,7 @@ def main() -> None:
             figures["sha256_s"] = time_sha256(path)
             runs.append(figures)
         report = json.loads(out.read_text())
-        _print_table(path, runs, report, args.cached_digest)
+        _print_table(path, runs, report, args.cached_digest, args.extra)
     finally:
         if not args.keep and not args.dir:
             for item in sorted(folder.rglob("*"), reverse=True):
@@ -304,7 +307,7 @@ def _verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
-def _print_table(path: Path, runs: list[dict], report: dict, cached: bool) -> None:
+def _print_table(path: Path, runs: list[dict], report: dict, cached: bool, extra: str) -> None:
     size = path.stat().st_size
     ratios = sorted(r["wall_s"] / r["cat_s"] for r in runs)
     ratio = statistics.median(ratios)
@@ -324,7 +327,8 @@ def _print_table(path: Path, runs: list[dict], report: dict, cached: bool) -> No
          f"{statistics.median(r['sha256_s'] for r in runs):.3f} s = "
          f"{statistics.median(r['sha256_s'] / r['cat_s'] for r in runs):.2f}x cat"),
         ("full genesis-report wall (reporter imports, read, sections, weight stats, flow, sha256, JSON+HTML)"
-         + (" — sha256 from the digest cache" if cached else ""), f"{wall:.3f} s"),
+         + (" — sha256 from the digest cache" if cached else "") + (f" — with {extra}" if extra else ""),
+         f"{wall:.3f} s"),
         ("CPU time of the measured command, all threads (median)",
          f"{statistics.median(r.get('cpu_s', float('nan')) for r in runs):.3f} s"),
         ("wall / cat (median of per-run ratios; all: "

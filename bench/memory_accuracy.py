@@ -399,7 +399,7 @@ def write_constant(rows, summary, device: str, machine: str, path: Path) -> None
     import pprint
 
     record = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "device": device,
         "machine": machine,
         "summary": summary,
@@ -445,7 +445,7 @@ def main(argv=None) -> int:
     summary = summarise(rows)
     header = (
         f"Memory prediction accuracy, {args.device} (target profile {target}), {machine}, "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
         f"{time.perf_counter() - start:.0f} s"
     )
     table = markdown(rows, summary, header) if rows else header + "\n\nno configuration ran\n"
