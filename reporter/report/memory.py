@@ -328,7 +328,7 @@ def build_memory_section(
     pamp = trace.training(batch_size, amp)
     trained = pamp if use_amp else p32
     sweep_result = sweep_batch_sizes(trace, batch_size, trained.precision, main=trained) if sweep else None
-    inference = trace.inference(sample_batch) if sample_batch else None
+    inference = trace.inference(sample_batch, trained.precision) if sample_batch else None
 
     fp32_est, amp_est = estimate_from_prediction(p32), estimate_from_prediction(pamp)
     sweep_info = BatchSweepInfo(**sweep_result.__dict__) if sweep_result else None
