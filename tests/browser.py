@@ -44,7 +44,8 @@ class _Pipe:
         shell = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w} {to_browser_r}<&- {from_browser_w}>&-'
         self._proc = subprocess.Popen(
             ["bash", "-c", shell, chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            pass_fds=(to_browser_r, from_browser_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pass_fds=(to_browser_r, from_browser_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
@@ -82,7 +83,13 @@ class _Pipe:
         return json.loads(raw)
 
     def close(self) -> None:
-        self._proc.kill()
+        """Kill the browser and its helper processes (renderer, zygote), which share its session."""
+        import signal
+
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self._proc.wait(timeout=30)
         os.close(self._to_browser)
         os.close(self._from_browser)
@@ -97,7 +104,7 @@ def _above_nine(fd: int) -> int:
 
 
 def load_page(html_file: Path, chromium: str, settle_seconds: float = 1.0) -> PageLoad:
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         pipe = _Pipe(chromium, profile)
         try:
             target = pipe.call("Target.createTarget", url="about:blank")["targetId"]
