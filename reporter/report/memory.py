@@ -357,7 +357,8 @@ def build_memory_section(
                 code="memory.attention-math",
                 message="attention falls back to the math kernel, which stores B·heads·L² "
                 "scores: " + trained.attention[0].reason,
-                where="model.heads",
+                # the usual causes: attention dropout (CPU) or a head_dim the fused kernels refuse
+                where="model.dropout" if trained.attention[0].dropout and not profile.is_cuda else "model.heads",
             )
         )
     if sweep_result is not None and sweep_result.largest_fitting_batch is None:
