@@ -15,15 +15,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-CATEGORIES = (
-    "parameters",
-    "buffers",
-    "gradients",
-    "optimizer_state",
-    "inputs",
-    "saved_activations",
-    "temporaries",
-)
+from reporter.report.memory import MEMORY_CATEGORIES as CATEGORIES  # noqa: E402  (one list, torch-free)
+
 _FIXED = ("parameters", "buffers", "optimizer_state", "inputs")
 CPU_FLASH_OPS = ("_scaled_dot_product_flash_attention_for_cpu",)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
@@ -47,12 +48,31 @@ def to_json(report: Report) -> str:
     return report.model_dump_json(indent=2) + "\n"
 
 
+def html_chart(c: Chart) -> Markup:
+    """A chart inlined in HTML as SVG (ids prefixed so several charts can share a page)."""
+    return Markup(f'<figure class="chart" id="chart-{c.id}" role="img" aria-label="{html.escape(c.title)}">'
+                  f"{unique_ids(chart_to_svg(c), c.id)}</figure>")
+
+
+def markdown_chart(stem: str, embed: bool, files: dict[str, str]) -> Callable[[Chart], str]:
+    """Charts for Markdown: SVG files in `<stem>_files/` (collected in `files`) or data-URI images."""
+
+    def chart(c: Chart) -> str:
+        svg = chart_to_svg(c)
+        if embed:
+            data = base64.b64encode(svg.encode()).decode()
+            return f"![{c.title}](data:image/svg+xml;base64,{data})"
+        rel = f"{stem}_files/{c.id}.svg"
+        files[rel] = svg
+        return f"![{c.title}]({rel})"
+
+    return chart
+
+
 def _render_html(report: Report, verbose: bool) -> Rendered:
     import markdown
 
-    def chart(c: Chart) -> Markup:
-        return Markup(f'<figure class="chart" id="chart-{c.id}" role="img" aria-label="{html.escape(c.title)}">'
-                      f"{unique_ids(chart_to_svg(c), c.id)}</figure>")
+    chart = html_chart
 
     def prose(text: str | None) -> Markup:
         """User-written text (config description, notes) as Markdown, with any raw HTML escaped."""
@@ -70,16 +90,7 @@ def _render_html(report: Report, verbose: bool) -> Rendered:
 
 def _render_markdown(report: Report, stem: str, embed: bool, verbose: bool) -> Rendered:
     files: dict[str, str] = {}
-
-    def chart(c: Chart) -> str:
-        svg = chart_to_svg(c)
-        if embed:
-            data = base64.b64encode(svg.encode()).decode()
-            return f"![{c.title}](data:image/svg+xml;base64,{data})"
-        rel = f"{stem}_files/{c.id}.svg"
-        files[rel] = svg
-        return f"![{c.title}]({rel})"
-
+    chart = markdown_chart(stem, embed, files)
     template = environment(False).get_template("markdown/report.md.j2")
     text = template.render(report=report, chart=chart, verbose=verbose, flow_mermaid=flow_to_mermaid,
                            flow_table=flow_table_markdown)

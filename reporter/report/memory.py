@@ -16,6 +16,17 @@ from reporter.report.base import Chart, Finding, ReportModel, Series, Severity
 
 MiB = 1024**2
 
+# What every live byte of a traced step is attributed to (reporter.memory.tracker uses the same names).
+MEMORY_CATEGORIES = (
+    "parameters",
+    "buffers",
+    "gradients",
+    "optimizer_state",
+    "inputs",
+    "saved_activations",
+    "temporaries",
+)
+
 
 class MemoryRow(ReportModel):
     """One line of the memory table (the seed's rows, with true values)."""
@@ -240,15 +251,7 @@ def flops_section(flops, batch_size: int) -> FlopsSection:
 def _charts(fp32: MemoryEstimate, amp: MemoryEstimate | None, sweep: BatchSweepInfo | None) -> list[Chart]:
     estimates = [e for e in (fp32, amp) if e is not None]
     categories = [e.precision for e in estimates]
-    layers = [
-        "parameters",
-        "buffers",
-        "gradients",
-        "optimizer_state",
-        "inputs",
-        "saved_activations",
-        "temporaries",
-    ]
+    layers = MEMORY_CATEGORIES
     charts = [
         Chart(
             id="memory-by-category",
