@@ -9,10 +9,12 @@ import os
 import re
 from pathlib import Path
 
+import jsonschema
 from helpers import run_cli
 from inprocess import run_main
 from task_fixtures import TRAIN_LOSSES, VAL_LOSSES, make_task, training_log_text
 
+from reporter.report.schema import report_json_schema
 from reporter.tasks.folder import classify_checkpoint, find_tasks, scan_task
 from reporter.tasks.log import parse_training_log
 
@@ -60,7 +62,8 @@ def test_task_folder_writes_reports_in_place(tmp_path):
     reports = task / "reports"
     assert sorted(p.name for p in reports.iterdir()) == ["report.html", "report.json", "report.md", "report_files"]
     data = json.loads((reports / "report.json").read_text())
-    assert data["report"]["summary"]["total_parameters"] == 98_648
+    jsonschema.validate(data, report_json_schema())  # a task's report.json is a Report with a task section
+    assert data["summary"]["total_parameters"] == 98_648
     entries = data["task"]["checkpoints"]
     assert [e["file"] for e in entries] == ["checkpoints/exp_epoch_0000.pt", "checkpoints/exp_epoch_0001.pt",
                                             "checkpoints/exp_best.pt"]
@@ -109,7 +112,7 @@ def test_index_over_three_tasks_with_one_broken(tmp_path):
     assert list(rows) == ["a-default", "b-film", "c-broken"]
     assert rows["a-default"]["parameters"] == 98_648 and rows["a-default"]["epochs"] == 3
     film = json.loads((tasks / "b-film" / "reports" / "report.json").read_text())
-    assert rows["b-film"]["parameters"] == film["report"]["summary"]["total_parameters"]
+    assert rows["b-film"]["parameters"] == film["summary"]["total_parameters"]
     assert rows["b-film"]["epochs"] is None
     assert rows["c-broken"]["error"] and "heads" in rows["c-broken"]["error"]
     assert rows["c-broken"]["report_link"] is None and not (broken / "reports").exists()

@@ -29,7 +29,7 @@ def load_report_json(path: str | Path) -> Report:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"not a readable JSON report: {exc}", path) from None
-    if isinstance(data, dict) and "report" in data and "task" in data:
+    if isinstance(data, dict) and "report" in data and "task" in data:  # task reports before schema 1.0
         data = data["report"]
     try:
         return Report.model_validate(data)

@@ -14,6 +14,7 @@ from reporter.report.base import Chart, Finding, ReportModel
 from reporter.report.checkpoint import CheckpointReport
 from reporter.report.flow import FlowSection
 from reporter.report.memory import MemorySection
+from reporter.report.task import TaskSection
 
 SCHEMA_VERSION = "1.0"
 
@@ -166,6 +167,7 @@ class Report(ReportModel):
     config: ConfigSection | None
     parameters: ParametersSection | None
     normalization: NormalizationSection | None
+    task: TaskSection | None = Field(default=None, description="GENESIS task folder: checkpoints, loss history")
     checkpoint: CheckpointReport | None = None
     memory: MemorySection | None = Field(default=None, description="Traced training-step memory and FLOPs")
     flow: FlowSection | None = Field(default=None, description="Forward-pass data flow traced on fake tensors")

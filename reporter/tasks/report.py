@@ -139,30 +139,8 @@ def _plot(value: float | None) -> float:
 
 def render_task(task: TaskReport, fmt: str, *, stem: str = "report", embed_images: bool = False,
                 verbose: bool = False) -> Rendered:
-    """The model report with the task section added (JSON: the whole TaskReport)."""
-    if fmt == "json":
-        import json
-
-        return Rendered(text=json.dumps(task.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n")
-    from reporter.tasks.render import task_section
-
-    base = render(task.report, fmt, stem=stem, embed_images=embed_images, verbose=verbose)
-    section = task_section(task.task, fmt, stem=stem, embed_images=embed_images)
-    return Rendered(text=_insert(base.text, section.text, fmt), files={**base.files, **section.files})
-
-
-def _insert(document: str, section: str, fmt: str) -> str:
-    """Put the task section first in the body (HTML, Markdown) or before the footer (terminal)."""
-    if fmt == "html":
-        nav = 'aria-label="Sections">\n'
-        document = document.replace(nav, nav + '  <a href="#task">Task</a>\n', 1)
-        return document.replace("<main>\n", "<main>\n" + section, 1)
-    if fmt == "md":
-        at = document.find("\n## ")
-        return document[:at + 1] + section + document[at + 1:] if at >= 0 else document + "\n" + section
-    marker = "\n" + "=" * 80 + "\nGenerated"
-    at = document.rfind(marker)
-    return document[:at] + "\n" + section + document[at:] if at >= 0 else document + section
+    """The model report with its task section (the templates show `report.task` first)."""
+    return render(task.combined(), fmt, stem=stem, embed_images=embed_images, verbose=verbose)
 
 
 def default_outputs(task: TaskReport | TaskFolder | str | Path) -> list[Path]:

@@ -1,0 +1,33 @@
+"""Report section for GENESIS task folders: every checkpoint and the loss history of the training log."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from reporter.report.base import Chart, ReportModel
+
+
+class CheckpointEntry(ReportModel):
+    file: str = Field(description="Path relative to the task folder")
+    kind: Literal["best", "epoch", "early_stop", "final", "other"]
+    epoch: int | None = Field(description="0-based epoch index (from the checkpoint, else from the file name)")
+    best_loss: float | None = Field(default=None, description="Best loss stored in the checkpoint, when read")
+    global_step: int | None = None
+    size_bytes: int
+    reported: bool = Field(description="True for the checkpoint this report describes")
+
+
+class TaskSection(ReportModel):
+    name: str
+    path: str
+    config: str | None = Field(description="config.yaml relative to the task folder, when present")
+    checkpoints: list[CheckpointEntry]
+    reported_from: str = Field(description="The file the model report was made from")
+    training_log: str | None
+    loss_epochs: list[int] = Field(default_factory=list, description="1-based epochs as the trainer prints them")
+    train_loss: list[float | None] = Field(default_factory=list)
+    val_loss: list[float | None] = Field(default_factory=list)
+    charts: list[Chart] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
