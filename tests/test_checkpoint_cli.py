@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 
+import jsonschema
 import numpy as np
 import pytest
 import torch
@@ -13,6 +14,7 @@ from helpers import CONFIGS, run_cli
 from test_checkpoint_helpers import forget_module, load_config_module
 
 from reporter.models import build_model
+from reporter.report.schema import report_json_schema
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +49,7 @@ def test_trainer_checkpoint_report(pmtdit_checkpoint, tmp_path):
     result = run_cli("--checkpoint", str(pmtdit_checkpoint), "-o", str(out), "-o", str(tmp_path / "r.html"))
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
+    jsonschema.validate(report, report_json_schema())  # inf/NaN statistics included
     assert report["summary"]["total_parameters"] == 98_648
     c = report["checkpoint"]
     assert c["training"]["epoch_stored"] == 11 and c["training"]["epochs_completed"] == 12
