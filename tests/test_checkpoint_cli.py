@@ -143,3 +143,29 @@ def test_truncated_real_checkpoint_exits_2(pmtdit_checkpoint, tmp_path):
     result = run_cli("--checkpoint", str(path), "-o", str(tmp_path / "r.json"))
     assert result.returncode == 2, result.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_pickled_foreign_module_is_reported_not_imported(tmp_path):
+    (tmp_path / "toynet.py").write_text(
+        "from torch import nn\n"
+        "open(__file__ + '.imported', 'w').close()\n"  # proves whether the reporter imported it
+        "class DiTModel(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.input_proj = nn.Linear(2, 8)\n")
+    import subprocess
+    import sys
+
+    path = tmp_path / "dit_model.pth"
+    subprocess.run([sys.executable, "-c", f"import sys, torch; sys.path.insert(0, {str(tmp_path)!r}); "
+                    f"import toynet; torch.save(toynet.DiTModel(), {str(path)!r})"], check=True)
+    (tmp_path / "toynet.py.imported").unlink()
+    out = tmp_path / "r.json"
+    result = run_cli("--checkpoint", str(path), "-o", str(out), "-o", str(tmp_path / "r.html"), "-q",
+                     env={"PYTHONPATH": f"{tmp_path}:{CONFIGS.parent}"})
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "toynet.py.imported").exists()
+    report = json.loads(out.read_text())
+    assert report["checkpoint"]["file"]["module_class"] == "toynet.DiTModel"
+    assert report["summary"] is None
+    assert any(f["code"] == "checkpoint.architecture-unknown" for f in report["findings"])
