@@ -15,7 +15,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from reporter.report.memory import MEMORY_CATEGORIES as CATEGORIES
+from reporter.memory.categories import MEMORY_CATEGORIES as CATEGORIES
 
 _FIXED = ("parameters", "buffers", "optimizer_state", "inputs")
 CPU_FLASH_OPS = ("_scaled_dot_product_flash_attention_for_cpu",)

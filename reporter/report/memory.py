@@ -12,20 +12,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from reporter.memory.categories import MEMORY_CATEGORIES
 from reporter.report.base import Chart, Finding, ReportModel, Series, Severity
 
 MiB = 1024**2
-
-# What every live byte of a traced step is attributed to (reporter.memory.tracker uses the same names).
-MEMORY_CATEGORIES = (
-    "parameters",
-    "buffers",
-    "gradients",
-    "optimizer_state",
-    "inputs",
-    "saved_activations",
-    "temporaries",
-)
 
 
 class MemoryRow(ReportModel):
