@@ -66,3 +66,25 @@ def test_memory_efficient_and_math_fallbacks():
     assert choose_cuda_kernel(_call(torch.float16, 2), (7, 5)).kernel == "math"
     assert choose_cuda_kernel(_call(torch.float16, 512), (9, 0)).kernel == "memory-efficient"
     assert choose_cuda_kernel(_call(torch.float16, 64, mask=True), (9, 0)).kernel == "memory-efficient"
+
+
+def test_memory_engine_imports_without_pydantic():
+    """bench/memory_accuracy.py --device cuda runs on GPU machines that may lack pydantic."""
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('pydantic', 'pydantic_core'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import reporter.memory.predict, reporter.memory.step, reporter.memory.sweep, reporter.models\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert result.stdout.strip() == "ok", result.stderr
