@@ -30,6 +30,7 @@ def test_seed_table_rows_add_up_to_the_total(section):
             "Buffers",
             "Gradients",
             "Optimizer States",
+            "cuBLAS Workspace",  # an H100 target: the autograd thread's workspace, 32 MiB on sm90
             "Input Data",
             "Geometry",
             "Labels",
@@ -37,6 +38,7 @@ def test_seed_table_rows_add_up_to_the_total(section):
             "Total",
         ]
         rows = {r.label: r for r in estimate.rows}
+        assert rows["cuBLAS Workspace"].bytes == 32 * 2**20 and rows["cuBLAS Workspace"].exact
         assert sum(r.bytes for r in estimate.rows if r.label != "Total") == rows["Total"].bytes
         assert rows["Parameters"].exact and rows["Optimizer States"].exact and not rows["Activations"].exact
         assert rows["Geometry"].bytes == 64 * 3 * 5160 * 4  # (B, 3, L) fp32, already a multiple of 512

@@ -5,6 +5,7 @@ MEMORY_CATEGORIES = (
     "buffers",
     "gradients",
     "optimizer_state",
+    "workspace",
     "inputs",
     "saved_activations",
     "temporaries",

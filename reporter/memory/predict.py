@@ -151,6 +151,10 @@ class TrainingTrace:
         self.buffer_bytes = sum(self._bytes(b) for b in self.model.buffers())
         self.gradient_bytes = sum(self._bytes(p) for p in trainable)
         self._warm_up()
+        self._workspace: Tensor | None = None
+        if target.backward_workspace_bytes:
+            with self.fake_mode:
+                self._workspace = torch.empty(target.backward_workspace_bytes, dtype=torch.uint8)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _bytes(self, t: Tensor) -> int:
@@ -267,6 +271,8 @@ class TrainingTrace:
             inputs = self._inputs(batch_size)
             sizes = {k: self._bytes(v) for k, v in inputs.items() if isinstance(v, Tensor)}
             sizes["target"] = self._bytes(target)
+            if self._workspace is not None:  # live for the whole step, as on the device
+                tracker.track(self._workspace, "workspace")
             tracker.reset_peak()
             if flop_recorder is not None:
                 with flop_recorder.counting():
@@ -281,6 +287,8 @@ class TrainingTrace:
                 sizes,
                 flops=flop_recorder.result(tracker.ops_seen) if flop_recorder else None,
             )
+            if self._workspace is not None:  # sampling has no backward thread
+                tracker.untrack(self._workspace)
             del inputs, target
         return prediction
 

@@ -48,6 +48,21 @@ class TargetProfile:
         step = self.allocation_rounding
         return -(-nbytes // step) * step
 
+    @property
+    def backward_workspace_bytes(self) -> int:
+        """cuBLAS workspace of the autograd engine's own thread (CUDA only).
+
+        Backward runs on a separate thread whose cuBLAS handle gets its own workspace from the caching
+        allocator in step 1 and keeps it: torch's default is 32 MiB on sm90 and 4096 KiB × 2 + 16 KiB × 8
+        elsewhere (CUBLAS_WORKSPACE_CONFIG). Seen as a 33,554,432-byte block live at every step-2 peak on
+        an H200 (bench/cuda_peak_breakdown.py).
+        """
+        if not self.is_cuda:
+            return 0
+        if self.compute_capability == (9, 0):
+            return 32 * MiB
+        return 4096 * 1024 * 2 + 16 * 1024 * 8
+
     def headroom_bytes(self, peak_bytes: int) -> int:
         """Allocator headroom to keep free above a peak (0 on the CPU)."""
         return int(peak_bytes * self.headroom_fraction)

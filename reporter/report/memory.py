@@ -147,6 +147,9 @@ def _rows(p) -> list[MemoryRow]:
             MemoryRow(label="Gradients", bytes=at.get("gradients", 0), exact=True, note=grads_note),
             MemoryRow(label="Optimizer States", bytes=at.get("optimizer_state", 0), exact=True),
         ]
+    if at.get("workspace", 0):
+        rows.append(MemoryRow(label="cuBLAS Workspace", bytes=at["workspace"], exact=True,
+                              note="the autograd thread's own cuBLAS workspace (torch's default size)"))
     rows += [
         MemoryRow(label="Input Data", bytes=inputs["Input Data"], exact=True, note=input_note),
         MemoryRow(label="Geometry", bytes=inputs["Geometry"], exact=True),
@@ -241,7 +244,7 @@ def flops_section(flops, batch_size: int) -> FlopsSection:
 def _charts(fp32: MemoryEstimate, amp: MemoryEstimate | None, sweep: BatchSweepInfo | None) -> list[Chart]:
     estimates = [e for e in (fp32, amp) if e is not None]
     categories = [e.precision for e in estimates]
-    layers = MEMORY_CATEGORIES
+    layers = [c for c in MEMORY_CATEGORIES if any(e.at_peak.get(c, 0) for e in estimates)]
     charts = [
         Chart(
             id="memory-by-category",
