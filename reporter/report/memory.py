@@ -96,7 +96,9 @@ class MemorySection(ReportModel):
     target_kind: Literal["cpu", "cuda"]
     target_description: str = ""
     capacity_bytes: int
-    cuda_context_bytes: int = Field(description="estimated CUDA context (not part of the traced peak)")
+    cuda_context_bytes: int = Field(description="CUDA context (not part of the traced peak)")
+    cuda_context_measured: bool = Field(default=False, description="True: measured on this GPU kind; "
+                                        "False: an estimate")
     allocator_headroom_bytes: int = Field(description="assumed caching-allocator headroom above the peak")
     batch_size: int
     training_precision: str = Field(description="the precision the config trains with (training.use_amp)")
@@ -340,9 +342,13 @@ def build_memory_section(
     ]
     if profile.is_cuda:
         notes.append(
-            f"CUDA allocations are rounded up to {profile.allocation_rounding} bytes; the CUDA context "
-            f"({profile.cuda_context_bytes / MiB:.0f} MiB) is an estimate and the allocator headroom "
-            f"({profile.headroom_fraction:.0%} of the peak) an assumption, both shown separately."
+            f"CUDA allocations are rounded up to {profile.allocation_rounding} bytes. The CUDA context "
+            f"({profile.cuda_context_bytes / MiB:.0f} MiB) "
+            + ("was measured on an H200 (torch 2.11, CUDA 13.0) after a training step's kernels were "
+               "loaded; other drivers and CUDA versions differ by tens of MiB"
+               if profile.context_measured else "is an estimate that was not measured on this GPU")
+            + f"; the allocator headroom ({profile.headroom_fraction:.0%} of the peak) is an assumption. "
+            "Both are shown separately from the traced peak."
         )
     findings = []
     kernels = {a.kernel for a in trained.attention}
@@ -382,6 +388,7 @@ def build_memory_section(
         target_description=profile.description,
         capacity_bytes=profile.memory_bytes,
         cuda_context_bytes=profile.cuda_context_bytes,
+        cuda_context_measured=profile.context_measured,
         allocator_headroom_bytes=profile.headroom_bytes(trained.peak_bytes),
         batch_size=batch_size,
         training_precision=trained.precision,
