@@ -20,7 +20,8 @@ def test_example_reports_are_up_to_date(tmp_path):
     script = (REPO / "reports" / "regenerate.sh").read_text()
     assert "SOURCE_DATE_EPOCH=1760000000" in script and "-o reports/default.html" in script
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "SOURCE_DATE_EPOCH": "1760000000"}
-    subprocess.run([sys.executable, "-m", "reporter", "--config", "configs/default.yaml",
+    assert "--target H100-80GB" in script
+    subprocess.run([sys.executable, "-m", "reporter", "--config", "configs/default.yaml", "--target", "H100-80GB",
                     "-o", "reports/default.html", "-o", "reports/default.md", "-o", "reports/default.json",
                     "--quiet"], cwd=copy, env=env, check=True, capture_output=True)
     committed = json.loads((REPO / "reports" / "default.json").read_text())
