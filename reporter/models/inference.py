@@ -162,16 +162,20 @@ def _period(sequence: list[int]) -> int:
     return len(sequence)
 
 
-def _infer_conv(shapes: Shapes) -> InferredModel:
-    hidden = _shape(shapes, "input_proj.weight")[0]
-    depth = _depth(shapes)
-    kernels = [_shape(shapes, f"blocks.{i}.conv1.weight")[2] for i in range(depth)]
-    common = {
-        "hidden": hidden,
-        "depth": depth,
+def _conditioned_values(shapes: Shapes) -> dict[str, int]:
+    """Values every cnn/resnet/hybrid/mlp state_dict gives: input_proj width, block count, t/y MLP inputs."""
+    return {
+        "hidden": _shape(shapes, "input_proj.weight")[0],
+        "depth": _depth(shapes),
         "t_embed_dim": _shape(shapes, "t_mlp.0.weight")[1],
         "label_dim": _shape(shapes, "y_mlp.0.weight")[1],
     }
+
+
+def _infer_conv(shapes: Shapes) -> InferredModel:
+    common = _conditioned_values(shapes)
+    depth = common["depth"]
+    kernels = [_shape(shapes, f"blocks.{i}.conv1.weight")[2] for i in range(depth)]
     if len(set(kernels)) > 1:
         result = InferredModel("cnn", "PMTCNN", {"architecture": "cnn", **common})
         period = _period(kernels)
@@ -211,11 +215,8 @@ def _infer_hybrid(shapes: Shapes) -> InferredModel:
         "PMTHybrid",
         {
             "architecture": "hybrid",
-            "hidden": _shape(shapes, "input_proj.weight")[0],
-            "depth": _depth(shapes),
+            **_conditioned_values(shapes),
             "kernel_size": _shape(shapes, "blocks.0.conv.0.weight")[2],
-            "t_embed_dim": _shape(shapes, "t_mlp.0.weight")[1],
-            "label_dim": _shape(shapes, "y_mlp.0.weight")[1],
         },
     )
     result.unrecoverable += ["seq_len", "heads", "dropout"]
@@ -227,13 +228,7 @@ def _infer_mlp(shapes: Shapes) -> InferredModel:
     result = InferredModel(
         "mlp",
         "PMTMLP",
-        {
-            "architecture": "mlp",
-            "hidden": _shape(shapes, "input_proj.weight")[0],
-            "depth": _depth(shapes),
-            "t_embed_dim": _shape(shapes, "t_mlp.0.weight")[1],
-            "label_dim": _shape(shapes, "y_mlp.0.weight")[1],
-        },
+        {"architecture": "mlp", **_conditioned_values(shapes)},
     )
     result.unrecoverable += ["seq_len", "dropout"]
     result.assumptions.append(NORMALIZATION_NOTE)
