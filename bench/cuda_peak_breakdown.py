@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gc
 import sys
 from pathlib import Path
 
@@ -33,36 +32,24 @@ def main() -> None:
     import memory_accuracy as bench
     import torch
 
-    from reporter.memory.step import OptimizerSpec, first_tensor, training_step
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="dit default B64 fp16")
     args = parser.parse_args()
     case = next(c for c in bench.CUDA_CASES if c[0] == args.case)
-    name, arch, overrides, batch, precision, opt = case
+    name = case[0]
     predicted = bench.predict(case, bench.cuda_target_name())
-    build, make_inputs = bench._model_fns(arch, overrides)
-    a = torch.randn(64, 64, device="cuda")
-    (a @ a).sum().item()
-    baseline = torch.cuda.memory_allocated()
-    torch.cuda.memory._record_memory_history(max_entries=500000)  # from the model on: see what persists
-    model = build().cuda().train()
-    optimizer = OptimizerSpec(name=opt).build([p for p in model.parameters() if p.requires_grad])
-    with torch.no_grad():
-        tail = tuple(first_tensor(model(**{k: v.cuda() for k, v in make_inputs(1).items()})).shape[1:])
-    for step in range(2):
-        inputs = {k: v.cuda() for k, v in make_inputs(batch).items()}
-        target = torch.randn(batch, *tail, device="cuda")
-        if step == 1:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            step2_starts = len(torch.cuda.memory._snapshot()["device_traces"][0])
-        training_step(model, optimizer, inputs, target, precision, device_type="cuda")
-        del inputs, target
-    torch.cuda.synchronize()
+    marks: dict[str, int] = {}
+
+    def start_recording() -> None:  # from the model on: see what persists into step 2
+        torch.cuda.memory._record_memory_history(max_entries=500000)
+
+    def mark_step2() -> None:
+        marks["step2"] = len(torch.cuda.memory._snapshot()["device_traces"][0])
+
+    peak = bench.measure_cuda(case, on_baseline=start_recording, on_step2=mark_step2)["peak"]
+    step2_starts = marks["step2"]
     snapshot = torch.cuda.memory._snapshot()
     torch.cuda.memory._record_memory_history(enabled=None)
-    peak = torch.cuda.max_memory_allocated() - baseline
     live: dict[int, tuple[int, str]] = {}
     current, best, best_live = 0, -1, {}
     for index, event in enumerate(snapshot["device_traces"][0]):
@@ -82,8 +69,6 @@ def main() -> None:
     for where, sizes in sorted(groups.items(), key=lambda kv: -sum(kv[1]))[:40]:
         common = collections.Counter(sizes).most_common(3)
         print(f"{sum(sizes) / 1e6:10.1f} MB  {len(sizes):5d} blocks  {where}  sizes {common}")
-    del model, optimizer
-    gc.collect()
 
 
 if __name__ == "__main__":

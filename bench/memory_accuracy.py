@@ -276,7 +276,12 @@ def cuda_target_name() -> str:
     return "cuda"
 
 
-def measure_cuda(case) -> dict:
+def measure_cuda(case, on_baseline=None, on_step2=None) -> dict:
+    """Peak of training step 2 on the GPU, over the allocation before the model was built.
+
+    ``on_baseline`` runs right after the baseline is read and ``on_step2`` right before step 2 starts
+    (bench/cuda_peak_breakdown.py records the allocator history through them).
+    """
     import torch
 
     from reporter.memory.step import OptimizerSpec, first_tensor, training_step
@@ -289,6 +294,8 @@ def measure_cuda(case) -> dict:
     (a @ a).sum().item()  # cuBLAS workspace exists before the baseline
     del a
     baseline = torch.cuda.memory_allocated()
+    if on_baseline is not None:
+        on_baseline()
     model = build().cuda().train()
     optimizer = OptimizerSpec(name=opt).build([p for p in model.parameters() if p.requires_grad])
     with torch.no_grad():
@@ -299,6 +306,8 @@ def measure_cuda(case) -> dict:
         if step == 1:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
+            if on_step2 is not None:
+                on_step2()
         training_step(model, optimizer, inputs, target, precision, device_type="cuda")
         del inputs, target
     torch.cuda.synchronize()
