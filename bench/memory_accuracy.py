@@ -4,8 +4,8 @@ CPU: each configuration runs in a fresh subprocess with MALLOC_MMAP_THRESHOLD_=6
 MALLOC_TRIM_THRESHOLD_=0 (so freed tensors leave RSS); a throw-away copy of the model runs one step first
 (loads kernels, fills oneDNN caches); then the baseline RSS is read, the model and optimizer are built,
 step 1 runs, VmHWM is reset via /proc/self/clear_refs, and step 2 is measured: peak = VmHWM − baseline.
-CUDA: one process; peak = torch.cuda.max_memory_allocated() of step 2 − memory allocated before the
-model was built (after a warm-up matmul created the cuBLAS workspace).
+CUDA: each configuration in a fresh process; peak = torch.cuda.max_memory_allocated() of step 2 − memory
+allocated before the model was built (after a warm-up matmul created the main thread's cuBLAS workspace).
 
     python bench/memory_accuracy.py      # CPU table; writes reporter/memory/measured_accuracy.py
     python bench/memory_accuracy.py --device cuda --out cuda_table.md   # writes measured_accuracy_cuda.py
@@ -263,6 +263,16 @@ def measure_cpu(case) -> dict:
 
 
 # -- CUDA --------------------------------------------------------------------------------------------
+def measure_cuda_fresh(case) -> dict:
+    """measure_cuda in a fresh process, as training starts: the autograd thread's cuBLAS workspace and
+    other per-process state are created inside the measured run, not inherited from an earlier case."""
+    out = subprocess.run([sys.executable, __file__, "--cuda-child", json.dumps(case)], capture_output=True,
+                         text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "child failed")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def cuda_target_name() -> str:
     import torch
 
@@ -332,12 +342,12 @@ def run_cases(cases, device: str, target_name: str, jobs: int = 1) -> list[dict]
 
     def measured(case):
         try:
-            return measure_cpu(case) if device == "cpu" else measure_cuda(case)
+            return measure_cpu(case) if device == "cpu" else measure_cuda_fresh(case)
         except Exception as exc:
             print(f"FAILED measurement {case[0]}: {type(exc).__name__}: {exc}", flush=True)
             return None
 
-    if device == "cpu" and jobs > 1:  # each measurement is its own process: peaks do not mix
+    if jobs > 1:  # each measurement is its own process (its own RSS or CUDA allocator): peaks do not mix
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             reals = list(pool.map(measured, [c for c, _ in ready]))
     else:
@@ -428,11 +438,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="write the Markdown table here")
     parser.add_argument("--only", help="run only configurations whose name contains this text")
     parser.add_argument("--no-record", action="store_true", help="do not rewrite measured_accuracy.py")
-    parser.add_argument("--jobs", type=int, default=2, help="CPU measurements run in parallel (processes)")
+    parser.add_argument("--jobs", type=int, default=2, help="measurements run in parallel, each in its own process")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--cuda-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(measure_cpu_child(json.loads(args.child))))
+        return 0
+    if args.cuda_child:
+        print(json.dumps(measure_cuda(tuple(json.loads(args.cuda_child)))))
         return 0
     import torch
 
