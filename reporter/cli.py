@@ -15,6 +15,7 @@ from pathlib import Path
 
 from reporter import __version__
 from reporter.errors import InputError, ReportError
+from reporter.output_options import add_output_arguments
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_SECURITY, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
@@ -34,12 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--model-class", metavar="PKG.MOD:CLASS",
                         help="build this nn.Module class (imports your code) with kwargs from `model:`")
     out = parser.add_argument_group("output")
-    out.add_argument("-o", "--output", action="append", default=[], metavar="PATH",
-                     help="write the report; format from the suffix (.html .md .json .txt); repeatable")
-    out.add_argument("--format", choices=["terminal", "html", "md", "json"],
-                     help="format for -o when the suffix does not say, or for stdout")
-    out.add_argument("--embed-images", action="store_true", help="Markdown: inline charts instead of SVG files")
-    out.add_argument("-q", "--quiet", action="store_true", help="do not print the terminal report")
+    add_output_arguments(out, "report")
     out.add_argument("--verbose", action="store_true", help="list every module with parameter shapes")
     what = parser.add_argument_group("analysis")
     what.add_argument("--no-digest-cache", action="store_true",

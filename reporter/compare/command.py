@@ -9,17 +9,13 @@ from pathlib import Path
 
 from reporter.compare.build import compare_reports
 from reporter.compare.render import render_comparison
+from reporter.output_options import add_output_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="configs (.yaml), checkpoints, task folders or earlier JSON reports (two or more)")
-    parser.add_argument("-o", "--output", action="append", default=[], metavar="PATH",
-                        help="write the comparison; format from the suffix (.html .md .json .txt); repeatable")
-    parser.add_argument("--format", choices=["terminal", "html", "md", "json"],
-                        help="format for -o when the suffix does not say, or for stdout")
-    parser.add_argument("--embed-images", action="store_true", help="Markdown: inline charts instead of SVG files")
-    parser.add_argument("-q", "--quiet", action="store_true", help="do not print the terminal comparison")
+    add_output_arguments(parser, "comparison")
     parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="one batch size for every analysed input (default: the first config's)")
     parser.add_argument("--target", metavar="DEVICE",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from reporter.errors import InputError
+from reporter.output_options import FORMATS
 
-FORMATS = ("terminal", "html", "md", "json")
+__all__ = ["FORMATS", "format_for_path"]
 _SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json", ".txt": "terminal"}
 
 
