@@ -11,6 +11,7 @@ import io
 import re
 from functools import cache
 
+from reporter.render.environment import fmt_bytes
 from reporter.report.base import Chart
 
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
@@ -75,17 +76,10 @@ def unique_ids(svg: str, prefix: str) -> str:
 
 def _fmt(value: float, unit: str) -> str:
     if unit == "bytes":
-        return _bytes(value)
+        return fmt_bytes(value, digits=1)
     if abs(value) >= 1000 or float(value).is_integer():
         return f"{value:,.0f}"
     return f"{value:.3g}"
-
-
-def _bytes(value: float) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(value) >= size:
-            return f"{value / size:,.1f} {unit}"
-    return f"{value:,.0f} B"
 
 
 def _bar(plt, chart: Chart):
@@ -181,7 +175,7 @@ def _formatter(unit: str):
 
 def _tick(value: float, unit: str) -> str:
     if unit == "bytes":
-        return _bytes(value)
+        return fmt_bytes(value, digits=1)
     for suffix, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= size:
             return f"{value / size:g}{suffix}"

@@ -54,14 +54,14 @@ def fmt_int(value: Any) -> str:
     return f"{int(value):,}"
 
 
-def fmt_bytes(value: Any) -> str:
-    """Binary units, labelled as such: 394592 → '385.34 KiB'."""
+def fmt_bytes(value: Any, digits: int = 2) -> str:
+    """Binary units, labelled as such: 394592 → '385.34 KiB' (charts pass ``digits=1``)."""
     if value is None:
         return "—"
     value = float(value)
     for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(value) >= size:
-            return f"{value / size:,.2f} {unit}"
+            return f"{value / size:,.{digits}f} {unit}"
     return f"{value:,.0f} B"
 
 
