@@ -28,3 +28,24 @@ def write_yaml(path: Path, data: dict) -> Path:
 
 def default_config() -> dict:
     return yaml.safe_load((CONFIGS / "default.yaml").read_text())
+
+
+def model_section(config: str = "default.yaml") -> dict:
+    """The `model:` section of a shipped config."""
+    return yaml.safe_load((CONFIGS / config).read_text())["model"]
+
+
+def flow_of(cfg: dict, batch_size: int):
+    """The data-flow section of the zoo model a `model:` section builds (meta weights, fake inputs)."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from reporter.flow import analyze_flow
+    from reporter.models import get_architecture
+
+    spec = get_architecture(cfg.get("architecture", "dit"))
+    with torch.device("meta"):
+        model = spec.build(cfg)
+    with FakeTensorMode():
+        inputs = spec.example_inputs(cfg, batch_size)
+    return analyze_flow(model, inputs, spec=spec, model_cfg=cfg, batch_size=batch_size)

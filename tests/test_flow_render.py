@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
-import torch
-import yaml
-from torch._subclasses.fake_tensor import FakeTensorMode
+from helpers import flow_of, model_section
 
-from reporter.flow import analyze_flow
-from reporter.models import get_architecture
 from reporter.render.flow_mermaid import flow_to_mermaid
 from reporter.render.flow_svg import WIDTH, flow_to_svg
 from reporter.render.flow_text import flow_to_text
 
-REPO = Path(__file__).resolve().parent.parent
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
 def _section(change: dict | None = None, batch_size: int = 512, config: str = "default.yaml"):
-    cfg = {**yaml.safe_load((REPO / "configs" / config).read_text())["model"], **(change or {})}
-    spec = get_architecture(cfg.get("architecture", "dit"))
-    with torch.device("meta"):
-        model = spec.build(cfg)
-    with FakeTensorMode():
-        inputs = spec.example_inputs(cfg, batch_size)
-    return analyze_flow(model, inputs, spec=spec, model_cfg=cfg, batch_size=batch_size)
+    return flow_of({**model_section(config), **(change or {})}, batch_size)
 
 
 @pytest.fixture(scope="module")

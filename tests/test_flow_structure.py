@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-import yaml
+from helpers import flow_of, model_section
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensorMode
 
 from reporter.flow import analyze_flow
-from reporter.models import get_architecture, list_architectures
+from reporter.models import list_architectures
 from reporter.render.flow_svg import flow_to_svg
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _model_section(name: str = "default.yaml") -> dict:
-    return yaml.safe_load((REPO / "configs" / name).read_text())["model"]
-
-
-def _flow(cfg: dict, batch_size: int):
-    spec = get_architecture(cfg.get("architecture", "dit"))
-    with torch.device("meta"):
-        model = spec.build(cfg)
-    with FakeTensorMode():
-        inputs = spec.example_inputs(cfg, batch_size)
-    return analyze_flow(model, inputs, spec=spec, model_cfg=cfg, batch_size=batch_size)
 
 
 def _steps(section, key):
@@ -35,7 +17,7 @@ def _steps(section, key):
 
 
 def test_default_yaml_flow_inputs_tokens_folded_blocks_output():
-    section = _flow(_model_section(), 512)
+    section = flow_of(model_section(), 512)
     assert [s.key for s in section.stages] == ["inputs", "embedding", "conditioning", "blocks", "output"]
     inputs = {s.name: s for s in _steps(section, "inputs")}
     assert inputs["x_sig_t"].outputs[0].text == "(512, 2, 5160)"
@@ -62,7 +44,7 @@ def test_default_yaml_flow_inputs_tokens_folded_blocks_output():
 
 
 def test_condition_vector_feeds_every_adaln():
-    section = _flow(_model_section(), 4)
+    section = flow_of(model_section(), 4)
     (blocks,) = _steps(section, "blocks")
     (side,) = blocks.side_inputs
     assert side.label == "cat(t_mlp, y_mlp)" and side.tensor.text == "(4, 16)"
@@ -87,9 +69,9 @@ def test_condition_vector_feeds_every_adaln():
 
 
 def test_normalization_place_follows_the_era():
-    dataloader = _flow(_model_section(), 2).normalization
+    dataloader = flow_of(model_section(), 2).normalization
     assert dataloader.where == "dataloader" and dataloader.observed_in_forward == []
-    era_a = _flow({**_model_section(), "dit_layout": "era_a"}, 2).normalization
+    era_a = flow_of({**model_section(), "dit_layout": "era_a"}, 2).normalization
     assert era_a.where == "forward"
     assert era_a.observed_in_forward == [
         "add(affine_offset)",
@@ -108,8 +90,8 @@ def test_normalization_place_follows_the_era():
     ],
 )
 def test_changing_the_config_changes_the_drawing(change, expect_text, expect_svg):
-    base = _flow(_model_section(), 3)
-    changed = _flow({**_model_section(), **change}, 3)
+    base = flow_of(model_section(), 3)
+    changed = flow_of({**model_section(), **change}, 3)
     dumped = changed.model_dump_json()
     assert expect_text in dumped and expect_text not in base.model_dump_json()
     base_svg, changed_svg = flow_to_svg(base), flow_to_svg(changed)
@@ -163,7 +145,7 @@ def test_a_wrapper_is_looked_through():
 
 def test_blocks_with_different_kernels_fold_with_their_own_counts():
     cfg = {"architecture": "cnn", "hidden": 8, "depth": 4, "kernel_sizes": [3, 5]}
-    section = _flow(cfg, 2)
+    section = flow_of(cfg, 2)
     (blocks,) = _steps(section, "blocks")
     assert blocks.repeat == 4 and not blocks.identical
     assert blocks.member_params == [2 * 3 * 64 + 2 * 64 + 8 * 8, 2 * 5 * 64 + 2 * 64 + 8 * 8] * 2
@@ -172,8 +154,8 @@ def test_blocks_with_different_kernels_fold_with_their_own_counts():
 
 
 @pytest.mark.parametrize("name", list_architectures())
-def test_every_zoo_architecture_has_a_flow(name):
-    section = _flow({"architecture": name}, 2)
+def test_every_zoo_architecture_has_aflow_of(name):
+    section = flow_of({"architecture": name}, 2)
     repeats = [s for stage in section.stages for s in stage.steps if s.kind == "repeat"]
     assert len(repeats) == 1 and repeats[0].repeat >= 2
     output = section.stages[-1].steps[-1]
