@@ -107,3 +107,19 @@ def test_batch_size_defaults_to_config_then_512(tmp_path):
     assert config_report(str(CONFIGS / "cnn.yaml"), ReportOptions()).flow.batch_size == 16
     path = write_yaml(tmp_path / "nodata.yaml", {"model": {"hidden": 16, "depth": 1, "heads": 2}})
     assert config_report(str(path), ReportOptions()).flow.batch_size == 512
+
+
+def test_html_and_markdown_of_one_report_draw_each_chart_once(default_report):
+    from reporter.render import render
+    from reporter.render.charts import _drawn
+
+    _drawn.cache_clear()
+    html = render(default_report, "html").text
+    markdown = render(default_report, "md", stem="r")
+    charts = [name.removeprefix("r_files/").removesuffix(".svg") for name in markdown.files]
+    assert {"params-by-type", "params-by-top-level"} <= set(charts)
+    info = _drawn.cache_info()
+    assert info.misses == len(charts) and info.hits == len(charts)
+    for chart_id in charts:  # the same drawing in both documents
+        svg = markdown.files[f"r_files/{chart_id}.svg"]
+        assert svg[svg.find("<g id="):][:200].replace('id="', f'id="{chart_id}-') in html

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from reporter.render.environment import fmt_bytes
 from reporter.report.base import Chart
@@ -41,7 +41,18 @@ def _pyplot():
 
 
 def chart_to_svg(chart: Chart) -> str:
-    """Render one chart to an SVG document string."""
+    """Render one chart to an SVG document string.
+
+    Drawing is the slow part of rendering, and one run often writes the same charts twice (a task
+    folder's report.html and report.md, or ``-o r.html -o r.md``), so drawings are remembered by the
+    chart's content.
+    """
+    return _drawn(chart.model_dump_json())
+
+
+@lru_cache(maxsize=64)
+def _drawn(chart_json: str) -> str:
+    chart = Chart.model_validate_json(chart_json)
     plt = _pyplot()
     drawer = {
         "bar": _bar,
