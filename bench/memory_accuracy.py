@@ -47,7 +47,7 @@ CPU_CASES = [
     (
         "dit nopos B32 fp32",
         "dit",
-        {**DIT, **SHORT, "dropout": 0.0, "pos_embedding": False},
+        {**DIT, **SHORT, "dropout": 0.0, "genesis_version": "pmt_dit@4037ba45"},
         32,
         "fp32",
         "AdamW",
@@ -55,7 +55,7 @@ CPU_CASES = [
     (
         "dit nopos B64 bf16",
         "dit",
-        {**DIT, **SHORT, "dropout": 0.0, "pos_embedding": False},
+        {**DIT, **SHORT, "dropout": 0.0, "genesis_version": "pmt_dit@4037ba45"},
         64,
         "bf16",
         "AdamW",
@@ -80,6 +80,10 @@ CPU_CASES = [
     ("dit attn-dropout (math) B1 fp32", "dit", {**DIT, **MEDIUM, "dropout": 0.1}, 1, "fp32", "AdamW"),
     ("cnn H64 D4 B16 fp32", "cnn", {**MEDIUM, "hidden": 64, "depth": 4, "dropout": 0.1}, 16, "fp32", "AdamW"),
     ("cnn H64 D4 B16 bf16", "cnn", {**MEDIUM, "hidden": 64, "depth": 4, "dropout": 0.1}, 16, "bf16", "AdamW"),
+    ("resnet H64 D4 B16 fp32", "resnet", {**MEDIUM, "hidden": 64, "depth": 4, "dropout": 0.1}, 16, "fp32",
+     "AdamW"),
+    ("resnet H96 D3 k5 B8 fp32", "resnet", {**MEDIUM, "hidden": 96, "depth": 3, "kernel_size": 5, "dropout": 0.1},
+     8, "fp32", "AdamW"),
     ("c-dit B32 fp32", "c-dit", {"hidden": 16, "depth": 2, "heads": 2, "dropout": 0.0}, 32, "fp32", "AdamW"),
     ("c-dit B32 bf16", "c-dit", {"hidden": 16, "depth": 2, "heads": 2, "dropout": 0.0}, 32, "bf16", "AdamW"),
     (
@@ -98,7 +102,7 @@ CUDA_CASES = [
     ("dit default B512 fp16", "dit", {**DIT, "dropout": 0.1}, 512, "fp16", "AdamW"),
     ("dit default B2 fp32 (math)", "dit", {**DIT, "dropout": 0.1}, 2, "fp32", "AdamW"),
     ("dit default B256 bf16", "dit", {**DIT, "dropout": 0.1}, 256, "bf16", "AdamW"),
-    ("dit nopos B128 fp16", "dit", {**DIT, "pos_embedding": False}, 128, "fp16", "AdamW"),
+    ("dit nopos B128 fp16", "dit", {**DIT, "genesis_version": "pmt_dit@4037ba45"}, 128, "fp16", "AdamW"),
     ("dit H64 D4 heads 8 B64 fp32", "dit", {**DIT, "hidden": 64, "depth": 4}, 64, "fp32", "AdamW"),
     (
         "dit H256 D4 FiLM B16 fp16",
@@ -118,6 +122,7 @@ CUDA_CASES = [
     ),
     ("cnn H256 D6 B16 fp16", "cnn", {"hidden": 256, "depth": 6}, 16, "fp16", "AdamW"),
     ("cnn H256 D6 B16 fp32", "cnn", {"hidden": 256, "depth": 6}, 16, "fp32", "SGD"),
+    ("resnet H256 D8 B16 fp16", "resnet", {"hidden": 256, "depth": 8}, 16, "fp16", "AdamW"),
     ("c-dit B256 fp16", "c-dit", {"hidden": 16, "depth": 2, "heads": 2}, 256, "fp16", "AdamW"),
     ("hybrid H128 D4 B16 fp16", "hybrid", {"hidden": 128, "depth": 4, "heads": 8}, 16, "fp16", "AdamW"),
     ("mlp H64 D2 B32 fp32", "mlp", {"hidden": 64, "depth": 2}, 32, "fp32", "AdamW"),

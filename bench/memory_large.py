@@ -24,8 +24,8 @@ def child(target: str, batch: int) -> dict:
     import resource
 
     start = time.perf_counter()
+    from reporter.analysis.memory_section import build_memory_section
     from reporter.models import get_architecture, resolve_model_config
-    from reporter.report.memory import build_memory_section
 
     imported = time.perf_counter()
     cfg = resolve_model_config(LARGE)

@@ -42,15 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="always hash the checkpoint (do not reuse the sha256 of an unchanged file)")
     what.add_argument("--batch-size", type=_positive_int, metavar="N",
                       help="batch size for memory and data-flow figures (default: data.batch_size, else 512)")
-    what.add_argument("--target", default="cpu", metavar="NAME",
-                      help="memory target: cpu, A100-40GB, A100-80GB, H100-80GB, H200-141GB, L4-24GB, T4-16GB, "
-                           "or cuda with --gpu-memory (default: cpu)")
-    what.add_argument("--gpu-memory", metavar="SIZE", help="capacity of another CUDA GPU, e.g. 24GB or 48GiB")
+    from reporter.target_options import add_target_arguments
+
+    add_target_arguments(what)
     what.add_argument("--sample-batch", type=_positive_int, metavar="N",
                       help="also predict the peak of one sampling (inference) step at this batch size")
     what.add_argument("--amp-dtype", choices=["fp16", "bf16"],
                       help="mixed precision to trace (default: fp16 on CUDA as GENESIS trains, bf16 on CPU)")
     what.add_argument("--no-memory", action="store_true", help="skip the traced memory and FLOPs analysis")
+    from reporter.models.versions import version_names
+
+    what.add_argument("--genesis-version", choices=version_names(), metavar="VERSION",
+                      help="which GENESIS code a config is for (a checkpoint's weights decide for themselves): "
+                           + ", ".join(version_names()) + " (default: pmt_dit@27a044fa, pmt_c_dit@8b1d32d6)")
     from reporter import gates
 
     gates.add_arguments(parser)
@@ -116,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from reporter.target_options import validate_target_args
+
+    validate_target_args(args)  # before any work: a bad target is one line and exit 2 in every command
     if args.command == "compare":
         from reporter.compare.command import run_compare
 
@@ -149,11 +156,8 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError("give either a task folder or --config/--checkpoint, not both")
     options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class,
                             target=args.target, gpu_memory=args.gpu_memory, sample_batch=args.sample_batch,
-                            amp_dtype=args.amp_dtype, memory=not args.no_memory)
-    if not args.no_memory:
-        from reporter.memory.targets import target_from_name
-
-        target_from_name(args.target, args.gpu_memory)  # an unknown target is bad input: fail before work
+                            amp_dtype=args.amp_dtype, memory=not args.no_memory,
+                            genesis_version=args.genesis_version)
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
     if args.task:
         from reporter.tasks.report import default_outputs, render_task, task_report

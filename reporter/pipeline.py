@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reporter.analysis.config_section import analyse_config
+from reporter.analysis.genesis_model import ModelChoice, choose_for_checkpoint, choose_for_config
 from reporter.analysis.meta import build_meta, describe_input
 from reporter.analysis.modules import analyse_modules
 from reporter.analysis.normalization import analyse_normalization, normalization_copy
@@ -29,17 +30,19 @@ class ReportOptions:
     verbose: bool = False
     batch_size: int | None = None
     model_class: str | None = None
-    target: str = "cpu"
+    target: str | None = None  # None: follow the input (its device), then the user's default GPU
     gpu_memory: str | None = None
     sample_batch: int | None = None
     amp_dtype: str | None = None  # None: fp16 on CUDA targets (as GENESIS trains), bf16 on CPU
     memory: bool = True
+    genesis_version: str | None = None  # --genesis-version: which GENESIS code a config is for
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_meta(self) -> dict[str, Any]:
         return {"verbose": self.verbose, "batch_size": self.batch_size, "model_class": self.model_class,
                 "target": self.target, "gpu_memory": self.gpu_memory, "sample_batch": self.sample_batch,
-                "amp_dtype": self.amp_dtype, "memory": self.memory, **self.extra}
+                "amp_dtype": self.amp_dtype, "memory": self.memory, "genesis_version": self.genesis_version,
+                **self.extra}
 
 
 @dataclass
@@ -51,12 +54,14 @@ class BuiltModel:
     model_cfg: dict[str, Any]
 
 
-def build_from_config(config: LoadedConfig, model_class: str | None = None) -> BuiltModel:
+def build_from_config(config: LoadedConfig, model_class: str | None = None,
+                      model_values: Mapping[str, Any] | None = None) -> BuiltModel:
+    """Build on the meta device from ``model_values`` (the chosen `model:` values), else the config's own."""
     import torch
 
     from reporter.models import get_architecture, resolve_model_config, spec_from_model_class
 
-    model_cfg = resolve_model_config(config.model)
+    model_cfg = resolve_model_config(config.model if model_values is None else model_values)
     try:
         spec = spec_from_model_class(model_class) if model_class else get_architecture(model_cfg["architecture"])
     except InputError as exc:
@@ -73,11 +78,21 @@ def build_from_config(config: LoadedConfig, model_class: str | None = None) -> B
 
 
 def config_report(config_path: str, options: ReportOptions) -> Report:
-    """Report on a GENESIS YAML config."""
+    """Report on a GENESIS YAML config, as the GENESIS version named (or assumed) builds it."""
     config = load_config(config_path)
-    built = build_from_config(config, options.model_class)
+    choice = _config_choice(config, options)
+    built = build_from_config(config, options.model_class, choice.model_cfg)
     inputs = [describe_input("config", config_path)]
-    return assemble(built, config, options, inputs, subject="config", config_source=config_path)
+    return assemble(built, config, options, inputs, subject="config", config_source=config_path, choice=choice)
+
+
+def _config_choice(config: LoadedConfig, options: ReportOptions) -> ModelChoice:
+    if options.model_class:  # a third-party class: its own code, no GENESIS version to choose
+        return ModelChoice(model_cfg=dict(config.model), genesis=None)
+    try:
+        return choose_for_config(config, options.genesis_version)
+    except InputError as exc:
+        raise InputError(exc.problem, exc.path or config.path) from None
 
 
 def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path: str | None = None,
@@ -93,7 +108,8 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
 
     given = load_config(config_path) if config_path else None
     ckpt = read_checkpoint(checkpoint_path, progress=progress)
-    section = analyze_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None)
+    section = analyze_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None,
+                                 genesis_version=options.genesis_version)
     inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256)]
     findings = [*section.security_findings, *section.findings]
     config, config_source, given_source = None, checkpoint_path, "checkpoint"
@@ -112,13 +128,17 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
         config = load_config_mapping({"model": section.model.values}, path=checkpoint_path)
         config.findings = [f for f in config.findings if f.code != "config.missing-section"]
         config_source, given_source = f"{checkpoint_path} (inferred from the state_dict)", "inferred"
-    built = None
-    if config is not None and (section.model is None or section.model.class_name is not None):
-        built = build_from_config(config, options.model_class)
+    built, choice = None, None
+    if config is not None and section.model is not None and section.model.class_name is not None:
+        choice = choose_for_checkpoint(config, section.model)  # the weights decide
+        built = build_from_config(config, options.model_class, choice.model_cfg)
+    elif config is not None and section.model is None:  # no state_dict: the config is all there is
+        choice = _config_choice(config, options)
+        built = build_from_config(config, options.model_class, choice.model_cfg)
     if built is None:
         return _checkpoint_only_report(section, options, inputs, findings)
     report = assemble(built, config, options, inputs, subject="checkpoint", config_source=config_source,
-                      findings=findings, given_source=given_source)
+                      findings=findings, given_source=given_source, choice=choice)
     report.checkpoint = section
     if section.training is not None and section.training.epochs_completed is not None:
         report.title += f" · {section.training.epochs_completed} epochs"
@@ -160,18 +180,22 @@ def model_class_report(options: ReportOptions) -> Report:
     config = load_config_mapping({})
     config.findings = [f for f in config.findings if f.code != "config.missing-section"]
     built = build_from_config(config, options.model_class)
-    return assemble(built, config, options, [], subject="config", config_source="(none: class defaults)")
+    return assemble(built, config, options, [], subject="config", config_source="(none: class defaults)",
+                    choice=ModelChoice(model_cfg=dict(config.model), genesis=None))
 
 
 def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, inputs: list,
-             subject: str, config_source: str, findings: list[Finding] | None = None,
-             given_source: str = "file") -> Report:
-    """Run the model analyses shared by config and checkpoint reports."""
+             subject: str, config_source: str, choice: ModelChoice | None = None,
+             findings: list[Finding] | None = None, given_source: str = "file") -> Report:
+    """Run the model analyses shared by config and checkpoint reports, all on ``built`` (the chosen model).
+
+    ``choice`` says which GENESIS the model is and what differs from the input (default: the config's).
+    """
     spec, model, model_cfg = built.spec, built.module, built.model_cfg
-    layout = _layout_name(spec.name, model_cfg)
-    summary = analyse_summary(model, spec.name, model_cfg, notes=spec.notes(model_cfg), layout=layout)
+    choice = choice or ModelChoice(model_cfg=dict(model_cfg), genesis=None)
+    summary = analyse_summary(model, spec.name, model_cfg, notes=spec.notes(model_cfg), genesis=choice.genesis)
     norm_info = spec.normalization(model_cfg)
-    copies = [normalization_copy("model", model_cfg)]
+    copies = [normalization_copy("model", model_cfg, with_labels="label_offset" in norm_info.buffers)]
     if _has_data_normalization(config):
         copies.append(normalization_copy("data", config.data))
     normalization = None
@@ -185,9 +209,10 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
         meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}),
         title=f"{experiment} — {summary.model_class}",
         subject=subject,
-        findings=[*(findings or []), *config.findings, *flow_findings, *memory_findings],
+        findings=[*(findings or []), *config.findings, *choice.findings, *flow_findings, *memory_findings],
         summary=summary,
-        config=analyse_config(config, config_source, given_source),
+        config=analyse_config(config, config_source, given_source, replaced=choice.replaced,
+                              model_values=model_cfg),
         parameters=analyse_parameters(model),
         normalization=normalization,
         flow=flow,
@@ -227,13 +252,13 @@ def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
 def _memory(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
             batch_size: int) -> tuple[Any, list[Finding]]:
     """Trace a training step for the memory section; its own findings are surfaced with the others."""
+    from reporter.analysis.memory_section import build_memory_section
     from reporter.flow import FlowTraceError
-    from reporter.report.memory import build_memory_section
 
     try:
-        section = build_memory_section(built.spec, built.model_cfg, config.training, batch_size, options.target,
-                                       options.sample_batch, gpu_memory=options.gpu_memory,
-                                       amp_dtype=options.amp_dtype)
+        section = build_memory_section(built.spec, built.model_cfg, config.training, batch_size,
+                                       choose_report_target(options, config.top.get("device")),
+                                       options.sample_batch, amp_dtype=options.amp_dtype)
     except (FlowTraceError, NotImplementedError, RuntimeError, TypeError) as exc:
         return None, [Finding(severity=Severity.warning, code="memory.untraceable",
                               message=f"training-step memory not traced: {type(exc).__name__}: {exc}",
@@ -241,16 +266,15 @@ def _memory(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
     return section, list(section.findings)
 
 
+def choose_report_target(options: ReportOptions, config_device: Any) -> Any:
+    """The memory target of one report (reporter.memory.target_choice): --target, else the input's device."""
+    from reporter.memory.target_choice import choose_target, default_setting, option_setting
+
+    asked = option_setting(options.target, options.gpu_memory)
+    return choose_target(asked, config_device, None if asked else default_setting())
+
+
 def _has_data_normalization(config: LoadedConfig) -> bool:
     return any(key.startswith("data.") and key.split(".", 1)[1] in
                ("affine_offsets", "affine_scales", "label_offsets", "label_scales", "time_transform")
                for key in config.given)
-
-
-def _layout_name(architecture: str, model_cfg: Mapping[str, Any]) -> str | None:
-    if architecture != "dit":
-        return None
-    layout = "models/pmt_dit.py (Era B)" if model_cfg.get("dit_layout") == "pmt_dit" else \
-        "models/architectures.py (Era A)"
-    pos = "with learned pos" if model_cfg.get("pos_embedding", True) else "without pos"
-    return f"{layout}, {pos}"

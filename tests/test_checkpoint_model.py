@@ -34,12 +34,12 @@ def test_model_built_from_embedded_config_has_exact_parameter_count(tmp_path):
     assert report.model.source == "embedded-config"
     assert report.model.class_name == "PMTDit"
     assert report.model.parameters == 98_648
-    assert report.model.findings == []
-    assert any("pos_embedding" in a for a in report.model.assumptions)
+    assert report.model.findings == [] and report.model.decisions == []
+    assert report.model.values["genesis_version"] == "pmt_dit@27a044fa"
 
 
 def test_model_inferred_from_bare_state_dict_lists_what_is_unknown(tmp_path):
-    model = build_model({**DEFAULT_YAML_MODEL, "pos_embedding": False})
+    model = build_model({**DEFAULT_YAML_MODEL, "genesis_version": "pmt_dit@4037ba45"})
     path = tmp_path / "bare.pth"
     torch.save(model.state_dict(), path)
     report = analyze_checkpoint(read_checkpoint(path), weights=False)
@@ -63,17 +63,23 @@ def test_missing_unexpected_and_mismatched_keys_are_findings(tmp_path):
                      ("weights.shape-mismatch", "ln_out.weight")}
 
 
-def test_given_config_wins_and_differences_are_listed(tmp_path):
+def test_weights_win_over_a_given_config_and_differences_are_listed(tmp_path):
     model = build_model(DEFAULT_YAML_MODEL)
     path = _genesis_checkpoint(tmp_path, model.state_dict())
-    given = {"model": {**DEFAULT_YAML_MODEL, "hidden": 32, "dropout": 0.1},
+    given = {"model": {**DEFAULT_YAML_MODEL, "hidden": 32, "dropout": 0.2},
              "training": {"learning_rate": 2e-4, "num_epochs": 100, "optimizer": "AdamW",
                           "scheduler": "plateau"}}
     report = analyze_checkpoint(read_checkpoint(path), weights=False, given_config=given)
     info = report.model
     assert info.source == "given-config"
-    assert info.values["hidden"] == 32
-    assert any(f.code == "weights.shape-mismatch" for f in info.findings)
+    assert info.values["hidden"] == 16 and info.parameters == 98_648  # the weights decide
+    assert info.values["dropout"] == 0.2  # the weights cannot tell dropout: the given config's value
+    assert [(d.key, d.config_value, d.weights_value, d.stated) for d in info.decisions] == [
+        ("hidden", 32, 16, True)]
+    assert not any(f.code.startswith("weights.") for f in info.findings)
+    assert [f.code for f in info.findings] == ["checkpoint.weights-decide"]
+    assert "model.hidden: --config says 32, the weights hold 16" in info.findings[0].message
+    given["model"]["dropout"] = 0.1
     embedded = {"model": {**DEFAULT_YAML_MODEL, "dropout": 0.1}, "training": given["training"]}
     differs = {f.where for f in config_differences(given, embedded) if f.code == "config.differs-from-checkpoint"}
     assert differs == {"model.hidden"}

@@ -61,7 +61,7 @@ def test_condition_vector_feeds_every_adaln():
     assert embedding == [
         "transpose(x_sig_t)",
         "transpose(geom)",
-        "embedder: PMTEmbedder",
+        "embedder: PMTEmbedding",
         "add(embedder, pos)",
     ]
     residuals = [c.label for c in blocks.children if c.kind == "function" and c.name == "add"]
@@ -71,7 +71,7 @@ def test_condition_vector_feeds_every_adaln():
 def test_normalization_place_follows_the_era():
     dataloader = flow_of(model_section(), 2).normalization
     assert dataloader.where == "dataloader" and dataloader.observed_in_forward == []
-    era_a = flow_of({**model_section(), "dit_layout": "era_a"}, 2).normalization
+    era_a = flow_of({**model_section(), "genesis_version": "architectures@38a35944"}, 2).normalization
     assert era_a.where == "forward"
     assert era_a.observed_in_forward == [
         "add(affine_offset)",

@@ -1,4 +1,4 @@
-"""The memory report section built from a real config."""
+"""The memory report section built from a real config: the target and precision GENESIS trains with."""
 
 from __future__ import annotations
 
@@ -8,46 +8,56 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reporter.analysis.memory_section import build_memory_section
+from reporter.memory.target_choice import TargetSetting, choose_target, default_setting
 from reporter.models import get_architecture, resolve_model_config
-from reporter.report.memory import MemorySection, build_memory_section
+from reporter.report.memory import MemorySection
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _default_cfg() -> dict:
+    return yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
 def section() -> MemorySection:
-    repo_root = Path(__file__).resolve().parent.parent
-    cfg = yaml.safe_load((repo_root / "configs" / "default.yaml").read_text())
-    model_cfg = resolve_model_config(cfg["model"])
-    return build_memory_section(
-        get_architecture("dit"), model_cfg, cfg["training"], 64, "H100-80GB", sample_batch=16
-    )
+    cfg = _default_cfg()
+    return build_memory_section(get_architecture("dit"), resolve_model_config(cfg["model"]), cfg["training"], 64,
+                                "H100-80GB", sample_batch=16)
 
 
-def test_seed_table_rows_add_up_to_the_total(section):
-    for estimate in (section.fp32, section.amp):
-        labels = [r.label for r in estimate.rows]
-        assert labels == [
-            "Parameters",
-            "Buffers",
-            "Gradients",
-            "Optimizer States",
-            "cuBLAS Workspace",  # an H100 target: the autograd thread's workspace, 32 MiB on sm90
-            "Input Data",
-            "Geometry",
-            "Labels",
-            "Activations",
-            "Total",
-        ]
-        rows = {r.label: r for r in estimate.rows}
-        assert rows["cuBLAS Workspace"].bytes == 32 * 2**20 and rows["cuBLAS Workspace"].exact
-        assert sum(r.bytes for r in estimate.rows if r.label != "Total") == rows["Total"].bytes
-        assert rows["Parameters"].exact and rows["Optimizer States"].exact and not rows["Activations"].exact
-        assert rows["Geometry"].bytes == 64 * 3 * 5160 * 4  # (B, 3, L) fp32, already a multiple of 512
+def test_rows_hold_both_columns_and_add_up_to_the_total(section):
+    rows = {r.key: r for r in section.table}
+    assert [r.label for r in section.table] == [
+        "Parameters", "Buffers", "Gradients", "Optimizer States",
+        "cuBLAS Workspace",  # an H100 target: the autograd thread's workspace, 32 MiB on sm90
+        "Input Data", "Geometry", "Labels", "Activations", "Total",
+        "+ CUDA context", "+ allocator headroom", "= Required on the GPU"]
+    for column in ("fp32", "amp"):
+        traced = [r for r in section.table if not r.below_peak and r.key != "total"]
+        assert sum(getattr(r, column) for r in traced) == getattr(rows["total"], column)
+        assert getattr(rows["required"], column) == (getattr(rows["total"], column)
+                                                     + getattr(rows["cuda_context"], column)
+                                                     + getattr(rows["allocator_headroom"], column))
+    # headroom is 10% of each column's own peak, not of fp32's
+    assert rows["allocator_headroom"].amp == int(rows["total"].amp * 0.10)
+    assert rows["workspace"].fp32 == 32 * 2**20 and rows["workspace"].figure == "torch default"
+    assert rows["cuda_context"].figure == "measured"
+    assert rows["geometry"].fp32 == 64 * 3 * 5160 * 4  # (B, 3, L) fp32, already a multiple of 512
+    assert [p.label for p in rows["input_data"].parts][0].startswith("x_sig_t")
+    assert not any("geom" in p.label for p in rows["input_data"].parts)  # geometry has its own row
+    # CUDA rounds each parameter tensor to 512 B: the row says so and gives the summary's unrounded size
+    assert rows["parameters"].parts[0].fp32 == 98_648 * 4 < rows["parameters"].fp32
+    # the activations are broken down for both precisions
+    saved, temporaries = rows["activations"].parts
+    assert saved.amp + temporaries.amp == rows["activations"].amp and not saved.same
 
 
-def test_cuda_lines_are_separate_and_fp16_uses_flash(section):
+def test_cuda_trains_fp16_and_fp16_uses_flash(section):
     assert section.target == "H100-80GB" and section.target_kind == "cuda"
-    assert section.cuda_context_bytes > 0 and section.allocator_headroom_bytes > 0
     assert section.training_precision == "fp16"  # use_amp: true trains with fp16 autocast on CUDA
+    assert "autocast('cuda')" in section.precision_basis
     assert {a.kernel for a in section.amp.attention} == {"flash"}
     assert {a.kernel for a in section.fp32.attention} == {"math"}
     assert not any(f.code == "memory.attention-math" for f in section.findings)  # AMP is what trains
@@ -57,20 +67,72 @@ def test_cuda_lines_are_separate_and_fp16_uses_flash(section):
 def test_sweep_chart_and_largest_batch(section):
     sweep = section.sweep
     assert sweep is not None and section.largest_fitting_batch is not None
+    assert section.largest_fitting_precision == "fp16"
     assert sweep.batch_sizes == sorted(sweep.batch_sizes)
     assert all(b >= a for a, b in zip(sweep.peak_bytes, sweep.peak_bytes[1:], strict=False))
     assert section.largest_fitting_batch > 64
     assert sweep.largest_fitting_peak_bytes <= sweep.capacity_bytes
-    kinds = {c.id: c for c in section.charts}
-    assert kinds["memory-batch-sweep"].threshold == pytest.approx(sweep.capacity_bytes)
-    assert kinds["memory-batch-sweep"].unit == "bytes"
-    assert kinds["memory-by-category"].categories == ["fp32", "fp16"]
+    charts = {c.id: c for c in section.charts}
+    chart = charts["memory-batch-sweep"]
+    assert chart.threshold == pytest.approx(sweep.capacity_bytes) and chart.unit == "bytes" and not chart.log_y
+    fitted, traced = chart.series
+    assert traced.style == "points" and fitted.style == "dashed"
+    assert traced.x == [float(b) for b, t in zip(sweep.batch_sizes, sweep.traced, strict=True) if t]
+    # one chart per precision, each on its own scale, the trained precision first
+    assert [c.id for c in section.charts[:2]] == ["memory-by-category-fp16", "memory-by-category-fp32"]
 
 
 def test_inference_flops_and_json(section):
     assert section.inference is not None and section.inference.peak_bytes < section.amp.peak_bytes
-    assert section.flops is not None and section.flops.training_flops > section.flops.forward_flops > 0
-    assert {m.module for m in section.flops.by_module} >= {"blocks", "embedder"}
+    flops = section.flops
+    assert flops is not None and flops.training_flops > flops.forward_flops > 0
+    assert flops.precision == "fp16" and flops.attention_kernel == "flash"  # counted on the step that trains
+    assert {m.module for m in flops.by_module} >= {"blocks", "embedder"}
     data = json.loads(section.model_dump_json())
-    assert data["accuracy"]["text"]
+    assert data["accuracy"]["text"] and "fitted lines are not covered" in data["accuracy"]["covers"]
     assert section.seed_estimate_total_bytes is not None
+
+
+def test_cpu_target_trains_fp32_as_genesis_does():
+    """GENESIS's autocast('cuda') does nothing on a CPU: a use_amp config trains fp32 there (reference §6)."""
+    cfg = _default_cfg()
+    model_cfg = resolve_model_config({**cfg["model"], "dropout": 0.0, "seq_len": 300})
+    section = build_memory_section(get_architecture("dit"), model_cfg, cfg["training"], 8, "cpu", sweep=False,
+                                   flops=False)
+    assert cfg["training"]["use_amp"] is True
+    assert section.training_precision == "fp32" and section.amp is None
+    assert "does nothing on a CPU" in section.precision_basis
+    assert [r.key for r in section.table][-1] == "total"  # no CUDA lines
+    asked = build_memory_section(get_architecture("dit"), model_cfg, cfg["training"], 8, "cpu", sweep=False,
+                                 flops=False, amp_dtype="bf16")
+    assert asked.training_precision == "fp32" and asked.amp.precision == "bf16"
+    assert "not what GENESIS runs" in asked.amp_label
+
+
+def test_target_follows_the_input(monkeypatch, tmp_path):
+    monkeypatch.delenv("GENESIS_REPORT_TARGET", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    generic = choose_target(None, "auto", default_setting())
+    assert generic.profile.is_cuda and not generic.profile.capacity_known and "no GPU chosen" in generic.basis
+    assert choose_target(None, "cpu", None).profile.kind == "cpu"
+    asked = TargetSetting("cpu", None, "--target")
+    assert choose_target(asked, "cuda", None).profile.kind == "cpu"
+    (tmp_path / "genesis-report.toml").write_text('[memory]\ntarget = "A100-80GB"\n')
+    project = choose_target(None, "cuda", default_setting())
+    assert project.profile.name == "A100-80GB" and "genesis-report.toml" in project.basis
+    monkeypatch.setenv("GENESIS_REPORT_TARGET", "H100")
+    assert choose_target(None, "cuda", default_setting()).profile.name == "H100-80GB"
+    assert choose_target(None, "cpu", default_setting()).profile.kind == "cpu"  # a CPU config stays on the CPU
+
+
+def test_unnamed_gpu_gives_figures_without_fit_verdicts():
+    cfg = _default_cfg()
+    model_cfg = resolve_model_config({**cfg["model"], "seq_len": 300})
+    section = build_memory_section(get_architecture("dit"), model_cfg, cfg["training"], 1024, "cuda", flops=False)
+    assert section.capacity_bytes is None and section.largest_fitting_batch is None
+    assert section.sweep.capacity_bytes is None
+    assert not any(f.code in ("memory.does-not-fit", "memory.batch-too-large") for f in section.findings)
+    context = {r.key: r for r in section.table}["cuda_context"]
+    assert context.figure == "unknown" and context.fp32 is None
+    assert "required" not in {r.key for r in section.table}

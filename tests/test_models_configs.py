@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from reporter.models import MODEL_DEFAULTS, MODEL_EXTENSION_KEYS, build_model, get_architecture
+from reporter.models.versions import resolve_version
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 GENESIS_TOP_LEVEL = {
@@ -87,9 +88,8 @@ def test_every_architecture_and_dit_layout_has_a_shipped_config():
     for name in EXPECTED:
         model = {**MODEL_DEFAULTS, **MODEL_EXTENSION_KEYS, **load(name)["model"]}
         arch = model["architecture"]
-        seen.add(
-            (arch, model["dit_layout"], model["fusion"], model["pos_embedding"]) if arch == "dit" else arch
-        )
+        version = resolve_version(arch, model)
+        seen.add((arch, version.layout, model["fusion"], version.pos) if arch == "dit" else arch)
     assert {"c-dit", "cnn", "resnet", "hybrid", "mlp"} <= seen
     for layout in [
         ("pmt_dit", "SUM", True),

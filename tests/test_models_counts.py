@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from reporter.models import build_model
+from reporter.models.versions import DIT_VERSIONS
 
 REPO = Path(__file__).resolve().parent.parent
 DIT16 = {"hidden": 16, "depth": 3, "heads": 8, "t_embed_dim": 128, "mlp_ratio": 4.0, "label_dim": 6}
@@ -75,12 +76,20 @@ def dit_formula(h, depth, t, ld, r, seq_len, fusion, layout, pos):
 
 
 @pytest.mark.parametrize("h, depth, t, r", [(24, 2, 64, 3.0), (64, 5, 100, 2.5), (40, 1, 16, 4.0)])
-@pytest.mark.parametrize("fusion, layout", [("SUM", "pmt_dit"), ("FiLM", "pmt_dit"), ("FiLM", "era_a")])
-@pytest.mark.parametrize("pos", [True, False])
-def test_dit_matches_reference_formula(h, depth, t, r, fusion, layout, pos):
+@pytest.mark.parametrize("fusion", ["SUM", "FiLM"])
+@pytest.mark.parametrize("version", sorted(DIT_VERSIONS))
+def test_dit_matches_reference_formula(h, depth, t, r, fusion, version):
     cfg = {"hidden": h, "depth": depth, "heads": 4, "t_embed_dim": t, "mlp_ratio": r, "seq_len": 300}
-    cfg.update(fusion=fusion, dit_layout=layout, pos_embedding=pos)
+    cfg.update(fusion=fusion, genesis_version=version)
+    layout, pos = DIT_VERSIONS[version].layout, DIT_VERSIONS[version].pos
     assert n_params(cfg) == dit_formula(h, depth, t, 6, r, 300, fusion, layout, pos)
+
+
+@pytest.mark.parametrize("version, expected", [("pmt_dit@4037ba45", 16_088), ("pmt_dit@27a044fa", 98_648),
+                                               ("pmt_dit@2628e571", 98_648), ("pmt_dit@9ca9f92d", 98_648),
+                                               ("architectures@38a35944", 98_648)])
+def test_default_yaml_count_in_every_genesis_version(version, expected):
+    assert n_params({**shipped("default.yaml"), "genesis_version": version}) == expected
 
 
 def conv_family_formula(arch, h, depth, k_list, t=128, ld=6):

@@ -10,12 +10,14 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from reporter.models import build_model, get_architecture
 
+ERA_A = "architectures@38a35944"
 CONFIGS = {
     "dit_sum_pos": {"hidden": 16, "depth": 3, "heads": 8, "fusion": "SUM"},
-    "dit_sum_nopos": {"hidden": 16, "depth": 3, "heads": 8, "fusion": "SUM", "pos_embedding": False},
+    "dit_sum_nopos": {"hidden": 16, "depth": 3, "heads": 8, "fusion": "SUM", "genesis_version": "pmt_dit@4037ba45"},
     "dit_film": {"hidden": 16, "depth": 2, "heads": 8, "fusion": "FiLM"},
-    "dit_era_a_sum": {"hidden": 16, "depth": 2, "heads": 8, "fusion": "SUM", "dit_layout": "era_a"},
-    "dit_era_a_film": {"hidden": 16, "depth": 2, "heads": 8, "fusion": "FiLM", "dit_layout": "era_a"},
+    "dit_era_a_sum": {"hidden": 16, "depth": 2, "heads": 8, "fusion": "SUM", "genesis_version": ERA_A},
+    "dit_earliest": {"hidden": 16, "depth": 2, "heads": 8, "fusion": "SUM", "genesis_version": "pmt_dit@9ca9f92d"},
+    "dit_era_a_film": {"hidden": 16, "depth": 2, "heads": 8, "fusion": "FiLM", "genesis_version": ERA_A},
     "c-dit_add": {
         "architecture": "c-dit",
         "hidden": 16,
@@ -118,10 +120,13 @@ def test_conv_family_normalizes_in_forward_with_x_plus_offset_times_scale():
 def test_normalization_and_notes_per_layout():
     dit = get_architecture("dit")
     assert dit.normalization({}).where == "dataloader"
-    assert dit.normalization({"dit_layout": "era_a"}).where == "forward"
+    assert dit.normalization({"genesis_version": ERA_A}).where == "forward"
+    assert dit.normalization({"genesis_version": "pmt_dit@2628e571"}).where == "forward"
+    assert dit.normalization({"genesis_version": "pmt_dit@9ca9f92d"}).buffers == ("affine_offset", "affine_scale")
+    assert dit.normalization({"genesis_version": "pmt_dit@4037ba45"}).where == "dataloader"
     assert dit.notes({"fusion": "SUM"}) == []
-    assert any("Era-A FiLM" in n for n in dit.notes({"fusion": "FiLM", "dit_layout": "era_a"}))
+    assert any("Era-A FiLM" in n for n in dit.notes({"fusion": "FiLM", "genesis_version": ERA_A}))
     assert any("FiLM" in n for n in get_architecture("mlp").notes({}))
     cdit = get_architecture("c-dit")
-    assert any("ModelFactory" in n for n in cdit.notes({"update_with_classifier": True}))
-    assert not any("ModelFactory" in n for n in cdit.notes({}))
+    assert any("expands" in n for n in cdit.notes({"update_with_classifier": True, "n_cls_tokens": 2}))
+    assert cdit.notes({"update_with_classifier": True}) == []

@@ -10,10 +10,10 @@ from reporter.models import build_model, infer_model_config
 
 CASES = [
     ("dit", {"hidden": 16, "depth": 3, "heads": 8, "fusion": "SUM", "seq_len": 5160}),
-    ("dit", {"hidden": 16, "depth": 3, "fusion": "SUM", "pos_embedding": False}),
+    ("dit", {"hidden": 16, "depth": 3, "fusion": "SUM", "genesis_version": "pmt_dit@4037ba45"}),
     ("dit", {"hidden": 24, "depth": 2, "fusion": "FiLM", "t_embed_dim": 32, "mlp_ratio": 2.5, "seq_len": 77}),
-    ("dit", {"hidden": 16, "depth": 2, "fusion": "FiLM", "dit_layout": "era_a", "seq_len": 100}),
-    ("dit", {"hidden": 16, "depth": 2, "fusion": "SUM", "dit_layout": "era_a", "pos_embedding": False}),
+    ("dit", {"hidden": 16, "depth": 2, "fusion": "FiLM", "genesis_version": "architectures@38a35944", "seq_len": 100}),
+    ("dit", {"hidden": 16, "depth": 2, "fusion": "SUM", "genesis_version": "pmt_dit@9ca9f92d", "seq_len": 60}),
     (
         "c-dit",
         {
@@ -72,10 +72,11 @@ def test_round_trip(arch, values):
 
 def test_dit_unrecoverable_and_layout_keys():
     with torch.device("meta"):
-        shapes = shapes_of(build_model({"hidden": 16, "depth": 3, "fusion": "SUM", "pos_embedding": False}))
+        shapes = shapes_of(build_model({"hidden": 16, "depth": 3, "fusion": "SUM",
+                                        "genesis_version": "pmt_dit@4037ba45"}))
     inferred = infer_model_config(shapes)
     assert inferred.class_name == "PMTDit"
-    assert inferred.values["pos_embedding"] is False and inferred.values["dit_layout"] == "pmt_dit"
+    assert inferred.values["genesis_version"] == "pmt_dit@4037ba45"
     assert {"heads", "dropout", "time_transform", "seq_len"} <= set(inferred.unrecoverable)
     assert "seq_len" not in inferred.values
     with torch.device("meta"):

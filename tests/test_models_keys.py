@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reporter.models import build_model
+from reporter.models.versions import DIT_VERSIONS
 
 
 def linear(prefix: str, out_dim: int, in_dim: int) -> list[tuple[str, tuple[int, ...]]]:
@@ -29,16 +30,14 @@ def layernorm(prefix: str, h: int) -> list[tuple[str, tuple[int, ...]]]:
     return [(f"{prefix}.weight", (h,)), (f"{prefix}.bias", (h,))]
 
 
-def dit_table(h, depth, fusion="SUM", layout="pmt_dit", pos=True, t=128, ld=6, r=4.0, seq_len=5160):
+def dit_table(h, depth, fusion="SUM", layout="pmt_dit", pos=True, t=128, ld=6, r=4.0, seq_len=5160,
+              label_buffers=True):
     """§2.1 key pattern, in the order the reference gives (verified there with a structural replica)."""
     m, c = int(h * r), 2 * (h // 2)
     rows = [("pos", (1, seq_len, h))] if pos else []
-    rows += [
-        ("affine_offset", (5, 1)),
-        ("affine_scale", (5, 1)),
-        ("label_offset", (ld,)),
-        ("label_scale", (ld,)),
-    ]
+    rows += [("affine_offset", (5, 1)), ("affine_scale", (5, 1))]
+    if label_buffers:
+        rows += [("label_offset", (ld,)), ("label_scale", (ld,))]
     rows += linear("embedder.signal_net.0", h, 2) + linear("embedder.signal_net.3", h, h)
     rows += linear("embedder.geom_net.0", h, 3) + linear("embedder.geom_net.3", h, h)
     if fusion == "FiLM" and layout == "pmt_dit":
@@ -152,11 +151,18 @@ def test_dit_default_layout_has_79_keys_in_reference_order():
 
 
 @pytest.mark.parametrize("fusion", ["SUM", "FiLM"])
-@pytest.mark.parametrize("layout", ["pmt_dit", "era_a"])
-@pytest.mark.parametrize("pos", [True, False])
-def test_dit_layouts_keys_order_and_shapes(fusion, layout, pos):
-    cfg = {**DIT_BASE, "fusion": fusion, "dit_layout": layout, "pos_embedding": pos}
-    assert actual(cfg) == dit_table(16, 3, fusion=fusion, layout=layout, pos=pos)
+@pytest.mark.parametrize("version", sorted(DIT_VERSIONS))
+def test_dit_versions_keys_order_and_shapes(fusion, version):
+    cfg = {**DIT_BASE, "fusion": fusion, "genesis_version": version}
+    v = DIT_VERSIONS[version]
+    assert actual(cfg) == dit_table(16, 3, fusion=fusion, layout=v.layout, pos=v.pos, label_buffers=v.label_buffers)
+
+
+@pytest.mark.parametrize("legacy, version", [({"pos_embedding": False}, "pmt_dit@4037ba45"),
+                                             ({"dit_layout": "era_a"}, "architectures@38a35944"),
+                                             ({"pos_embedding": True, "dit_layout": "pmt_dit"}, "pmt_dit@27a044fa")])
+def test_legacy_layout_keys_name_a_genesis_version(legacy, version):
+    assert actual({**DIT_BASE, **legacy}) == actual({**DIT_BASE, "genesis_version": version})
 
 
 def test_dit_nondefault_dims_keys_and_shapes():

@@ -40,7 +40,7 @@ def test_model_defaults_match_genesis_model_config():
     assert (MODEL_DEFAULTS["hidden"], MODEL_DEFAULTS["depth"], MODEL_DEFAULTS["fusion"]) == (512, 8, "FiLM")
     assert MODEL_DEFAULTS["affine_scales"] == (100.0, 10.0, 600.0, 550.0, 550.0)
     assert MODEL_DEFAULTS["label_scales"] == (5e7, 1.0, 1.0, 600.0, 550.0, 550.0)
-    assert MODEL_EXTENSION_KEYS == {"pos_embedding": True, "dit_layout": "pmt_dit"}
+    assert MODEL_EXTENSION_KEYS == {"genesis_version": None, "pos_embedding": None, "dit_layout": None}
     # an empty model section is GENESIS's ModelConfig(): H512/D8/FiLM with pos
     with torch.device("meta"):
         assert n_params(build_model({})) == 37_641_746

@@ -61,7 +61,8 @@ def test_config_section_marks_sources(default_report):
     model = {f.key: f for f in default_report.config.sections["model"]}
     assert model["hidden"].source == "file" and model["hidden"].value == 16
     assert model["kernel_size"].source == "default"
-    assert model["pos_embedding"].source == "extension"
+    assert model["genesis_version"].source == "extension" and model["genesis_version"].value == "pmt_dit@27a044fa"
+    assert "pos_embedding" not in model and "dit_layout" not in model
 
 
 def test_changing_the_config_changes_the_counts(tmp_path):

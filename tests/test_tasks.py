@@ -42,6 +42,28 @@ def test_training_log_epochs_losses_and_resume():
     assert not parse_training_log("no summaries here\nTrain Loss: 1.0\n")
 
 
+def test_training_log_takes_only_epoch_summary_lines_with_best_and_early_stop_prints():
+    """The trainer's exact prints (reference §6): improvements and the early stop mention a val loss too."""
+    vals = [1.405999, 1.518782, 1.171270, 1.372559]
+    lines = []
+    best = float("inf")
+    for epoch, val in enumerate(vals, 1):
+        lines += ["=" * 70, f"📊 Epoch {epoch}/10 Summary", "=" * 70, f"  Time:       {epoch}.00s",
+                  "  LR:         1.00e-04", f"  Train Loss: {val + 0.1:.6f}", f"  Val Loss:   {val:.6f}",
+                  "  Early Stop: patience=0/2", "=" * 70]
+        if val < best:
+            best = val
+            lines.append(f"💾 New best model! Val loss: {val:.6f}")
+    lines += ["🛑 Early stopping triggered", f"Best val loss: {best:.6f} at epoch 3"]
+    history = parse_training_log("\n".join(lines) + "\n")
+    assert history.epochs == [1, 2, 3, 4] and history.total_epochs == 10
+    assert history.val_loss == vals
+    assert history.train_loss == [round(v + 0.1, 6) for v in vals]
+    # without the separator lines (a different tee), the best/early-stop prints still do not count
+    bare = parse_training_log("\n".join(line for line in lines if not line.startswith("=")))
+    assert bare.val_loss == vals
+
+
 def test_scan_finds_config_checkpoints_and_log(tmp_path):
     task = make_task(tmp_path, "251012-1", checkpoints=False)
     for name in ("exp_epoch_0000.pt", "exp_epoch_0001.pt", "exp_best.pt"):

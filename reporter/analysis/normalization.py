@@ -9,13 +9,18 @@ from reporter.config.schema import LABEL_CHANNELS, SIGNAL_CHANNELS
 from reporter.report.model import ChannelValue, NormalizationCopy, NormalizationSection
 
 
-def normalization_copy(source: str, values: Mapping[str, Any]) -> NormalizationCopy:
-    """One set of offsets/scales (from a config section or from model buffers)."""
+def normalization_copy(source: str, values: Mapping[str, Any], with_labels: bool = True) -> NormalizationCopy:
+    """One set of offsets/scales (from a config section or from model buffers).
+
+    ``with_labels=False`` for models without label buffers (the earliest pmt_dit.py, cnn/resnet/hybrid/mlp
+    keep only the affine pair): their config's label values never reach the model.
+    """
     return NormalizationCopy(
         source=source,
         time_transform=values.get("time_transform"),
         signal=_channels(SIGNAL_CHANNELS, values["affine_offsets"], values["affine_scales"]),
-        label=_channels(LABEL_CHANNELS, values.get("label_offsets"), values.get("label_scales")),
+        label=_channels(LABEL_CHANNELS, values.get("label_offsets"), values.get("label_scales"))
+        if with_labels else [],
     )
 
 

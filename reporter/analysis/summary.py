@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from reporter.analysis.ownership import owned_parameters
-from reporter.report.model import KeyValue, SummarySection
+from reporter.report.model import GenesisCode, KeyValue, SummarySection
 
 # Which `model:` fields matter for each architecture, with the seed inspector's labels.
 _LABELS = {
@@ -30,13 +30,10 @@ _LABELS = {
     "combine": "Combine",
     "update_with_classifier": "Update With Classifier",
     "n_cls_tokens": "Classifier Tokens",
-    "pos_embedding": "Learned pos Embedding",
-    "dit_layout": "Key Layout",
 }
 _COMMON = ["architecture", "seq_len", "hidden", "depth"]
 RELEVANT_FIELDS: dict[str, list[str]] = {
-    "dit": [*_COMMON, "heads", "dropout", "fusion", "label_dim", "t_embed_dim", "mlp_ratio", "pos_embedding",
-            "dit_layout"],
+    "dit": [*_COMMON, "heads", "dropout", "fusion", "label_dim", "t_embed_dim", "mlp_ratio"],
     "c-dit": [*_COMMON, "heads", "dropout", "classifier_size", "factor", "combine", "update_with_classifier",
               "n_cls_tokens", "label_dim", "t_embed_dim"],
     "cnn": [*_COMMON, "kernel_sizes", "dropout", "label_dim", "t_embed_dim"],
@@ -47,7 +44,7 @@ RELEVANT_FIELDS: dict[str, list[str]] = {
 
 
 def analyse_summary(model: nn.Module, architecture: str, model_cfg: Mapping[str, Any],
-                    notes: list[str] | None = None, layout: str | None = None) -> SummarySection:
+                    notes: list[str] | None = None, genesis: GenesisCode | None = None) -> SummarySection:
     params = owned_parameters(model)
     total = sum(p.numel for p in params)
     trainable = sum(p.numel for p in params if p.trainable)
@@ -60,7 +57,7 @@ def analyse_summary(model: nn.Module, architecture: str, model_cfg: Mapping[str,
     return SummarySection(
         model_class=type(model).__name__,
         architecture=architecture,
-        layout=layout,
+        genesis=genesis,
         configuration=configuration,
         total_parameters=total,
         trainable_parameters=trainable,

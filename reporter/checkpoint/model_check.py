@@ -1,8 +1,13 @@
-"""The model behind a checkpoint: from the embedded config, a given config, or the weights themselves.
+"""The model behind a checkpoint: the weights decide; a config only fills in what weights cannot tell.
 
-The model is built on the meta device (no memory, no data) and compared with the checkpoint's
-state_dict shapes. Without a config, architecture and hyper-parameters come from the zoo's
-``infer_model_config``; what the weights cannot tell is listed together with what was assumed.
+A checkpoint's embedded config (or `--config`) may describe another model than the one GENESIS trained:
+its factory ignored some YAML values (c-dit), its PMTDit changed between versions without the config
+saying so (`pos`), Era A kept constructor defaults in its label buffers. So the values the state_dict's
+key names, shapes and normalization buffers prove replace the config's, every difference is listed in
+one finding, and every report section is built from the result. Values weights cannot tell (heads,
+dropout, seq_len without `pos`, time_transform) come from the config, else GENESIS's defaults.
+
+Models are built on the meta device (no memory, no data) and checked against the state_dict's shapes.
 """
 
 from __future__ import annotations
@@ -15,23 +20,26 @@ import torch
 from reporter.checkpoint.compare import compare_state_dict
 from reporter.checkpoint.reader import CheckpointFile
 from reporter.errors import InputError
-from reporter.models.defaults import MODEL_DEFAULTS, MODEL_EXTENSION_KEYS
+from reporter.models.defaults import MODEL_DEFAULTS, MODEL_EXTENSION_KEYS, resolve_model_config
 from reporter.models.inference import InferredModel, infer_model_config
 from reporter.models.registry import build_model
+from reporter.models.versions import resolve_version
 from reporter.report.base import Finding, Severity
-from reporter.report.checkpoint import ModelFromCheckpoint
+from reporter.report.checkpoint import ModelFromCheckpoint, WeightDecision
 
 # Normalization buffers whose values (not shapes) give the config's tuples.
 _BUFFER_VALUES = {"affine_offset": "affine_offsets", "affine_scale": "affine_scales",
                   "label_offset": "label_offsets", "label_scale": "label_scales"}
+_SOURCE_WORDS = {"given-config": "--config", "embedded-config": "the embedded config"}
 
 
 def model_from_checkpoint(ckpt: CheckpointFile, given_config: Mapping[str, Any] | None = None,
-                          ) -> ModelFromCheckpoint | None:
-    """Build the checkpoint's model and check its weights against it.
+                          genesis_version: str | None = None) -> ModelFromCheckpoint | None:
+    """Build the model the checkpoint's weights hold and check the weights against it.
 
-    ``given_config`` is a whole GENESIS config (``--config X``); it wins over the embedded one and
-    every difference between the two is listed.
+    ``given_config`` is a whole GENESIS config (``--config X``); it replaces the embedded one as the source
+    of what the weights cannot tell. ``genesis_version`` (``--genesis-version``) is checked like a config
+    value: the weights win where they tell.
     """
     shapes = ckpt.shapes()
     if not shapes:
@@ -42,32 +50,33 @@ def model_from_checkpoint(ckpt: CheckpointFile, given_config: Mapping[str, Any] 
         findings.append(Finding(severity=Severity.info, code="checkpoint.module-prefix",
                                 message="state_dict keys carry a DataParallel 'module.' prefix; "
                                         "compared without it"))
-    assumptions: list[str] = []
-    unrecoverable: list[str] = []
     inferred = _try_infer(shapes, findings)
     embedded = ckpt.config if isinstance(ckpt.config, Mapping) else None
     if given_config is not None:
-        # Differences between the given and embedded configs are listed by the pipeline, which
-        # compares both after GENESIS's defaults are applied (so only real differences show).
-        source, model_cfg = "given-config", dict(given_config.get("model") or {})
+        source, base = "given-config", dict(given_config.get("model") or {})
     elif embedded is not None and isinstance(embedded.get("model"), Mapping):
-        source, model_cfg = "embedded-config", dict(embedded["model"])
+        source, base = "embedded-config", dict(embedded["model"])
     elif inferred is not None:
-        source, model_cfg = "inferred", dict(inferred.values)
-        model_cfg.update(_buffer_values(ckpt))
-        unrecoverable = list(inferred.unrecoverable)
-        assumptions = list(inferred.assumptions)
-        assumptions += [f"{key}: not recoverable from the weights; GENESIS default {MODEL_DEFAULTS[key]!r} "
-                        "assumed" for key in unrecoverable if key in MODEL_DEFAULTS
-                        and key not in model_cfg]
+        source, base = "inferred", {}
     else:
         return ModelFromCheckpoint(source="none", findings=findings)
-    if inferred is not None and source != "inferred":
-        for key in MODEL_EXTENSION_KEYS:
-            if key not in model_cfg and key in inferred.values:
-                model_cfg[key] = inferred.values[key]
-                assumptions.append(f"{key} = {inferred.values[key]!r}: GENESIS configs do not say; "
-                                   "read from the state_dict keys")
+    if genesis_version is not None:
+        base["genesis_version"] = genesis_version
+    assumptions: list[str] = []
+    unrecoverable: list[str] = []
+    decisions: list[WeightDecision] = []
+    if inferred is None:
+        model_cfg = dict(base)
+    else:
+        model_cfg, decisions, from_weights = weights_decide(base, inferred, _buffer_values(ckpt), shapes)
+        unrecoverable = list(inferred.unrecoverable)
+        # how values were read off the weights matters only where the weights, not the config, decided
+        assumptions = list(inferred.assumptions) if from_weights else []
+        if source == "inferred":
+            assumptions += [f"{key}: not recoverable from the weights; GENESIS default {MODEL_DEFAULTS[key]!r} "
+                            "assumed" for key in unrecoverable if key in MODEL_DEFAULTS]
+    if decisions and source != "inferred":
+        findings.append(_decision_finding(decisions, _SOURCE_WORDS.get(source, source)))
     try:
         with torch.device("meta"):
             model = build_model(model_cfg)
@@ -76,13 +85,75 @@ def model_from_checkpoint(ckpt: CheckpointFile, given_config: Mapping[str, Any] 
                                 message=f"the model could not be built from the {source}: {exc}"))
         return ModelFromCheckpoint(source=source, architecture=str(model_cfg.get("architecture", "dit")),
                                    values=_plain(model_cfg), unrecoverable=unrecoverable,
-                                   assumptions=assumptions, findings=findings)
+                                   assumptions=assumptions, decisions=decisions, findings=findings)
     findings += compare_state_dict(model, shapes)
     return ModelFromCheckpoint(
         source=source, architecture=str(model_cfg.get("architecture", "dit")),
         class_name=type(model).__name__, values=_plain(model_cfg),
         parameters=sum(p.numel() for p in model.parameters()),
-        unrecoverable=unrecoverable, assumptions=assumptions, findings=findings)
+        unrecoverable=unrecoverable, assumptions=assumptions, decisions=decisions, findings=findings)
+
+
+def weights_decide(base: Mapping[str, Any], inferred: InferredModel, buffers: Mapping[str, tuple[float, ...]],
+                   shapes: Mapping[str, tuple]) -> tuple[dict[str, Any], list[WeightDecision], bool]:
+    """The `model:` values the weights hold, starting from ``base`` (a config's `model:` section).
+
+    When the base config already builds exactly the weights' keys and shapes it is kept (weights cannot
+    prefer, say, cnn over resnet, or one of two PMTDit versions with the same keys); otherwise every value
+    the weights determine replaces the base's. Buffer values always come from the weights. Returns the
+    values, each difference from the base, and whether the weights (not the base) gave the structure.
+    """
+    resolved = resolve_model_config(base)
+    architecture = str(resolved.get("architecture", "dit"))
+    stated_version = resolved.get("genesis_version")
+    if architecture == inferred.architecture or {architecture, inferred.architecture} <= {"cnn", "resnet"}:
+        resolved["genesis_version"] = _version_name(architecture, resolved)
+    decided: dict[str, Any] = dict(resolved)
+    from_weights = not base or not _builds_exactly(resolved, shapes)
+    if from_weights:
+        decided.update(inferred.values)
+    decided.update(buffers)
+    decisions = []
+    for key in sorted(set(decided) | set(resolved)):
+        before, after = resolved.get(key), decided.get(key)
+        if key in MODEL_EXTENSION_KEYS and key != "genesis_version":
+            continue
+        if _same(before, after):
+            continue
+        stated = key in base or (key == "genesis_version" and stated_version is not None)
+        decisions.append(WeightDecision(key=key, config_value=_plain_value(before), weights_value=_plain_value(after),
+                                        stated=stated))
+    for key in ("pos_embedding", "dit_layout"):  # legacy spellings of the version: the version now says it
+        decided.pop(key, None)
+    return decided, decisions, from_weights
+
+
+def _builds_exactly(model_cfg: Mapping[str, Any], shapes: Mapping[str, tuple]) -> bool:
+    try:
+        with torch.device("meta"):
+            model = build_model(model_cfg)
+    except (InputError, TypeError, ValueError, RuntimeError):
+        return False
+    return not compare_state_dict(model, shapes)
+
+
+def _version_name(architecture: str, model_cfg: Mapping[str, Any]) -> str | None:
+    try:
+        version = resolve_version(architecture, model_cfg)
+    except InputError:
+        return None
+    return version.name if version is not None and version.architecture == architecture else None
+
+
+def _decision_finding(decisions: list[WeightDecision], source_words: str) -> Finding:
+    parts = []
+    for d in decisions:
+        said = f"{source_words} says {_show(d.config_value)}" if d.stated else \
+            f"{source_words} does not say (default {_show(d.config_value)})"
+        parts.append(f"model.{d.key}: {said}, the weights hold {_show(d.weights_value)}")
+    return Finding(severity=Severity.warning, code="checkpoint.weights-decide", where="model",
+                   message="the weights describe another model than " + source_words + "; every section uses "
+                           "the weights' values: " + "; ".join(parts))
 
 
 def _try_infer(shapes: Mapping[str, tuple], findings: list[Finding]) -> InferredModel | None:
@@ -104,5 +175,23 @@ def _buffer_values(ckpt: CheckpointFile) -> dict[str, tuple[float, ...]]:
     return values
 
 
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+def _plain_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + "]"
+    return repr(value)
+
+
 def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {str(k): list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return {str(k): _plain_value(v) for k, v in values.items()}

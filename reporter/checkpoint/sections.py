@@ -6,8 +6,10 @@ Only metadata is used here (tensor shapes and dtypes, never their values).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
+from reporter.checkpoint.names import parse_checkpoint_name
 from reporter.checkpoint.reader import CheckpointFile
 from reporter.checkpoint.structure import iter_tensors
 from reporter.checkpoint.tensors import TensorRef
@@ -56,13 +58,16 @@ def training_state(ckpt: CheckpointFile) -> TrainingState | None:
     if ckpt.structure != "trainer-checkpoint":
         return None
     epoch = _integer(ckpt.training.get("epoch"))
-    suffix = ckpt.training.get("suffix")
+    stored = ckpt.training.get("suffix")
+    named = parse_checkpoint_name(Path(ckpt.path).stem)
+    suffix, suffix_source = (str(stored), "file") if stored not in (None, "") else (named.suffix, "name")
     return TrainingState(
         epoch_stored=epoch,
         epochs_completed=epoch + 1 if epoch is not None else None,
         global_step=_integer(ckpt.training.get("global_step")),
         best_loss=_number(ckpt.training.get("best_loss")),
-        suffix=str(suffix) if suffix is not None else None,
+        suffix=suffix,
+        suffix_source=suffix_source if suffix is not None else None,
         metrics=_jsonable(ckpt.metrics or {}),
         metadata=_jsonable(ckpt.checkpoint_metadata or {}),
     )
@@ -211,12 +216,20 @@ def early_stopping_summary(ckpt: CheckpointFile) -> EarlyStoppingSummary | None:
     return EarlyStoppingSummary(
         counter=_integer(state.get("counter")), patience=_integer(state.get("patience")),
         best_epoch=_integer(state.get("best_epoch")), best_score=_number(state.get("best_score")),
-        min_delta=_number(state.get("min_delta")),
+        min_delta=_configured_min_delta(_number(state.get("min_delta")), state.get("mode")),
+        min_delta_stored=_number(state.get("min_delta")),
         mode=state.get("mode") if isinstance(state.get("mode"), str) else None,
         early_stop=state.get("early_stop") if isinstance(state.get("early_stop"), bool) else None,
         best_weights_tensors=len(weights),
         best_weights_bytes=sum(ref.storage.nbytes for ref in {id(r.storage): r for r in weights}.values()),
     )
+
+
+def _configured_min_delta(stored: float | None, mode: Any) -> float | None:
+    """GENESIS's EarlyStopping stores min_delta negated for mode 'min' (reference §6); undo it."""
+    if stored is None:
+        return None
+    return -stored if mode == "min" else stored
 
 
 def foreign_globals(ckpt: CheckpointFile) -> list[ForeignGlobal]:

@@ -18,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
     add_output_arguments(parser, "comparison")
     parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="one batch size for every analysed input (default: the first config's)")
-    parser.add_argument("--target", metavar="DEVICE",
-                        help="device for memory figures (e.g. cpu, cuda, h100); same for every analysed input")
+    from reporter.target_options import add_target_arguments
+
+    add_target_arguments(parser)  # the same target for every analysed input
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
 
@@ -29,10 +30,11 @@ def run_compare(args: argparse.Namespace) -> int:
 
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
     options = None  # archived JSON reports alone need no analysis (and no torch import)
-    if any(Path(p).suffix.lower() != ".json" for p in args.inputs) or args.batch_size or args.target:
+    if (any(Path(p).suffix.lower() != ".json" for p in args.inputs) or args.batch_size or args.target
+            or args.gpu_memory):
         from reporter.compare.options import make_options
 
-        options = make_options(batch_size=args.batch_size, target=args.target)
+        options = make_options(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory)
     comparison = compare_reports(args.inputs, options)
     rendered = [(path, render_comparison(comparison, fmt, stem=Path(path).stem, embed_images=args.embed_images))
                 for path, fmt in outputs]

@@ -155,23 +155,10 @@ def model_fields() -> dict[str, FieldSpec]:
 
 def extension_fields() -> dict[str, FieldSpec]:
     """Keys genesis-report adds to `model:` to choose a historical layout; owned by the model zoo."""
-    from reporter.models.defaults import MODEL_EXTENSION_KEYS
+    from reporter.models.defaults import MODEL_EXTENSION_KEYS, MODEL_EXTENSION_KINDS
 
-    return {name: FieldSpec(default, _kind_of(default)) for name, default in MODEL_EXTENSION_KEYS.items()}
-
-
-def _kind_of(default: Any) -> str:
-    if isinstance(default, bool):
-        return "bool"
-    if isinstance(default, int):
-        return "int"
-    if isinstance(default, float):
-        return "float"
-    if isinstance(default, (tuple, list)):
-        return "ints" if all(isinstance(v, int) and not isinstance(v, bool) for v in default) else "floats"
-    if isinstance(default, str):
-        return "str"
-    return "any"
+    return {name: FieldSpec(default, MODEL_EXTENSION_KINDS[name], optional=True)
+            for name, default in MODEL_EXTENSION_KEYS.items()}
 
 
 def section_fields(section: str) -> dict[str, FieldSpec]:

@@ -22,8 +22,8 @@ class BatchSweep:
     batch_sizes: list[int]
     peak_bytes: list[int]
     traced: list[bool]  # True where the point was traced, False where read off the per-phase lines
-    capacity_bytes: int  # what the step's tensors may use on the target (after context and headroom)
-    largest_fitting_batch: int | None  # None: even batch size 1 does not fit
+    capacity_bytes: int | None  # what the step's tensors may use on the target; None: capacity unknown
+    largest_fitting_batch: int | None  # None: even batch size 1 does not fit, or the capacity is unknown
     largest_fitting_peak_bytes: int | None
 
 
@@ -77,6 +77,12 @@ def sweep_batch_sizes(
     traced[other_batch] = second.peak_bytes
     lines = _Lines(first, second)
 
+    if not target.capacity_known:  # a GPU that was not chosen: the curve only, no verdict
+        grid = sorted({1 << i for i in range(0, max(2 * batch_size, 2).bit_length() + 1)} | set(traced))
+        grid = [b for b in grid if b <= max(2 * batch_size, *traced)]
+        return BatchSweep(precision=precision, batch_sizes=grid, peak_bytes=[traced.get(b, lines(b)) for b in grid],
+                          traced=[b in traced for b in grid], capacity_bytes=None, largest_fitting_batch=None,
+                          largest_fitting_peak_bytes=None)
     capacity = step_capacity(target)
     best = lines.largest_below(capacity)
     # Confirm the answer by tracing it (the lines are exact only where the same moment holds the peak).

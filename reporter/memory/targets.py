@@ -37,10 +37,16 @@ class TargetProfile:
     allocation_rounding: int = 1
     headroom_fraction: float = 0.0
     description: str = ""
+    context_known: bool = True  # False for a GPU that was not chosen: its context is not shown
 
     @property
     def is_cuda(self) -> bool:
         return self.kind == "cuda"
+
+    @property
+    def capacity_known(self) -> bool:
+        """False for a CUDA GPU that was not chosen: no capacity, no "fits" verdicts."""
+        return self.memory_bytes > 0
 
     def round_allocation(self, nbytes: int) -> int:
         """Bytes the device allocator really reserves for a request of ``nbytes``."""
@@ -147,6 +153,17 @@ def parse_gpu_memory(text: str) -> int:
     return size
 
 
+def generic_cuda_target() -> TargetProfile:
+    """A CUDA GPU that was not chosen: sm80 kernel rules (A100/H100 class), no capacity, no context."""
+    return TargetProfile(
+        name="cuda", kind="cuda", memory_bytes=0, compute_capability=(8, 0), cuda_context_bytes=0,
+        allocation_rounding=CUDA_ALLOCATION_ROUNDING, headroom_fraction=CUDA_ALLOCATOR_HEADROOM_FRACTION,
+        description="a CUDA GPU not named: kernel rules of sm80 and newer assumed (A100/H100 class); "
+                    "its memory and CUDA context are unknown",
+        context_known=False,
+    )
+
+
 def cpu_target() -> TargetProfile:
     """This machine's CPU: capacity is its physical memory."""
     try:
@@ -184,6 +201,8 @@ def target_from_name(name: str, gpu_memory: str | int | None = None) -> TargetPr
         return TargetProfile(
             **{**profile.__dict__, "memory_bytes": size, "name": f"{profile.name} ({size / GiB:.1f} GiB)"}
         )
+    if key in ("cuda", "gpu") and size is None:
+        return generic_cuda_target()
     if key in ("cuda", "gpu") and size is not None:
         return _cuda(
             f"CUDA GPU {size / GiB:.1f} GiB",
@@ -193,5 +212,5 @@ def target_from_name(name: str, gpu_memory: str | int | None = None) -> TargetPr
             "generic CUDA GPU, assumed sm80 (flash attention available)",
             total_bytes=size,
         )
-    known = ", ".join(["cpu", *CUDA_PROFILES, "cuda (with --gpu-memory)"])
+    known = ", ".join(["cpu", *CUDA_PROFILES, "cuda (optionally with --gpu-memory)"])
     raise InputError(f"unknown target {name!r}; known targets: {known}")

@@ -10,7 +10,6 @@ from torch import nn
 from reporter.errors import InputError
 from reporter.models.conv_mlp import PMTCNN, PMTMLP, PMTHybrid, PMTResNet
 from reporter.models.defaults import (
-    DIT_LAYOUTS,
     check_heads,
     require_choice,
     require_int,
@@ -27,6 +26,7 @@ from reporter.models.semantics import (
     standard_inputs,
 )
 from reporter.models.spec import ArchitectureSpec, NormalizationInfo
+from reporter.models.versions import resolve_version
 
 V2_FORMULA = "x' = (ln(1 + x) for time, then x - offset) / scale; label' = (label - offset) / scale"
 FORWARD_FORMULA = "(x + offset) * scale"
@@ -48,8 +48,13 @@ def _normalization_kwargs(cfg: Mapping[str, Any], with_labels: bool = True) -> d
 
 
 def build_dit(model_cfg: Mapping[str, Any]) -> nn.Module:
-    """PMTDit in the layout chosen by `dit_layout` / `pos_embedding` (see MODEL_EXTENSION_KEYS)."""
+    """PMTDit in the layout of the GENESIS version `genesis_version` names (reference §2.1, §6).
+
+    The values are built as given; `reporter.models.versions.apply_version` turns a YAML into the values
+    GENESIS really built (e.g. Era A's fixed label buffers) before this is called.
+    """
     cfg = resolve_model_config(model_cfg)
+    version = resolve_version("dit", cfg)
     hidden, heads = require_int(cfg, "hidden"), require_int(cfg, "heads")
     check_heads(hidden, heads)
     label_dim = require_int(cfg, "label_dim")
@@ -64,40 +69,50 @@ def build_dit(model_cfg: Mapping[str, Any]) -> nn.Module:
         t_embed_dim=require_int(cfg, "t_embed_dim"),
         mlp_ratio=float(cfg["mlp_ratio"]),
         time_transform=str(cfg["time_transform"]),
-        pos_embedding=bool(cfg["pos_embedding"]),
-        layout=require_choice(cfg, "dit_layout", DIT_LAYOUTS),
+        pos_embedding=version.pos,
+        layout=version.layout,
+        forward_normalization=version.forward_normalization,
+        label_buffers=version.label_buffers,
         **_normalization_kwargs(cfg),
     )
 
 
 def dit_notes(model_cfg: Mapping[str, Any]) -> list[str]:
     cfg = resolve_model_config(model_cfg)
+    version = resolve_version("dit", cfg)
     notes = []
-    if cfg["dit_layout"] == "era_a" and cfg["fusion"] == "FiLM":
+    if version.layout == "era_a" and cfg["fusion"] == "FiLM":
         notes.append(
             "Era-A FiLM: GENESIS applies gamma/beta with unsqueeze(-1) to (B, L, H) tokens, which raises at "
-            "runtime unless seq_len == hidden; genesis-report broadcasts them over the sequence instead "
-            "(same parameters and keys)."
+            "runtime unless seq_len == hidden, so GENESIS could not train this model; genesis-report applies "
+            "them per token (same parameters and keys) to describe it."
         )
     return notes
 
 
 def dit_normalization(model_cfg: Mapping[str, Any]) -> NormalizationInfo:
-    cfg = resolve_model_config(model_cfg)
-    buffers = ("affine_offset", "affine_scale", "label_offset", "label_scale")
-    if cfg["dit_layout"] == "era_a":
+    version = resolve_version("dit", resolve_model_config(model_cfg))
+    buffers = ("affine_offset", "affine_scale") + (("label_offset", "label_scale") if version.label_buffers else ())
+    if version.layout == "era_a":
         return NormalizationInfo(
             "forward",
             f"{FORWARD_FORMULA} on concat(x_sig_t, geom); (label + label_offset) * label_scale",
             buffers,
-            "Era-A PMTDit normalizes signal, geometry and labels in forward (v0 convention).",
+            "Era-A PMTDit normalizes signal, geometry and labels in forward (v0 convention); its factory "
+            "never passes label_offsets/label_scales, so the label buffers hold the constructor defaults.",
+        )
+    if version.forward_normalization:
+        return NormalizationInfo(
+            "forward",
+            f"{FORWARD_FORMULA} on concat(x_sig_t, geom); labels not normalized",
+            buffers,
+            f"{version.code} applies the affine buffers in forward (v0 convention).",
         )
     return NormalizationInfo(
         "dataloader",
         V2_FORMULA,
         buffers,
-        "pmt_dit.py (>= V:27a044fa): buffers are metadata only; the dataloader normalized the data "
-        "(the two earliest pmt_dit.py versions applied (x + offset) * scale in forward instead).",
+        f"{version.code}: buffers are metadata only; the dataloader normalized the data.",
     )
 
 
@@ -115,18 +130,8 @@ DIT = ArchitectureSpec(
 
 # --- c-dit ----------------------------------------------------------------------------------------
 
-#: What GENESIS's factory effectively passes to PMTCDit whatever the YAML says (reference §2.0).
-CDIT_FACTORY_VALUES: dict[str, Any] = {
-    "classifier_size": 128,
-    "factor": 2,
-    "combine": "add",
-    "update_with_classifier": False,
-    "n_cls_tokens": 1,
-}
-
-
 def build_cdit(model_cfg: Mapping[str, Any]) -> nn.Module:
-    """PMTCDit with the YAML's C-DiT settings (GENESIS's factory would drop them; see cdit_notes)."""
+    """PMTCDit with the values given (`apply_version` first turns a YAML into what GENESIS's factory built)."""
     cfg = resolve_model_config(model_cfg)
     classifier_size, heads = require_int(cfg, "classifier_size"), require_int(cfg, "heads")
     check_heads(classifier_size, heads, key="classifier_size")
@@ -151,18 +156,11 @@ def build_cdit(model_cfg: Mapping[str, Any]) -> nn.Module:
 
 def cdit_notes(model_cfg: Mapping[str, Any]) -> list[str]:
     cfg = resolve_model_config(model_cfg)
-    notes = [
-        "PMTCDit data flow between modules is reconstructed from GENESIS's module tree; keys, shapes and "
-        "parameter counts are exact."
-    ]
-    differing = {k: cfg[k] for k, v in CDIT_FACTORY_VALUES.items() if cfg[k] != v}
-    if differing:
-        wanted = ", ".join(f"{k}={v!r}" for k, v in differing.items())
-        effective = ", ".join(f"{k}={CDIT_FACTORY_VALUES[k]!r}" for k in differing)
+    notes = []
+    if cfg["update_with_classifier"] and int(cfg["n_cls_tokens"]) > 1:
         notes.append(
-            f"GENESIS's ModelFactory does not pass the C-DiT settings, so a model it built from this config "
-            f"has {effective} instead of the YAML's {wanted}; genesis-report builds the YAML values. A "
-            "checkpoint's own weights show which one was trained."
+            "update_with_classifier with more than one classifier token: GENESIS's forward expands the "
+            "classifier tokens over the PMTs, which raises, so GENESIS could not train this model."
         )
     return notes
 
@@ -234,22 +232,15 @@ def build_mlp(model_cfg: Mapping[str, Any]) -> nn.Module:
     return PMTMLP(**_common_kwargs(cfg))
 
 
-RECONSTRUCTED_NOTE = (
-    "Activation placement inside the blocks is reconstructed from GENESIS's module tree; keys, shapes "
-    "and parameter counts are exact."
-)
-
-
 def conv_notes(model_cfg: Mapping[str, Any]) -> list[str]:
-    return [RECONSTRUCTED_NOTE]
+    return []
 
 
 def mlp_notes(model_cfg: Mapping[str, Any]) -> list[str]:
     return [
-        RECONSTRUCTED_NOTE,
-        "PMTMLP FiLM: GENESIS applies gamma/beta with unsqueeze(-1) to (B*L, H) activations, which "
-        "broadcasts to (B*L, H, H) and cannot run as intended; genesis-report applies them per token "
-        "(same parameters and keys).",
+        "PMTMLP FiLM: GENESIS applies gamma/beta with unsqueeze(-1) to (B·L, H) rows, which only broadcasts "
+        "when B·L == hidden and then cannot be reshaped back, so GENESIS could not train this model; "
+        "genesis-report applies them per row (same parameters and keys) to describe it.",
     ]
 
 

@@ -2,8 +2,9 @@
 
 All four concatenate signal and geometry to (B, 5, L), apply `(x + offset) * scale` in forward with the
 (5, 1) buffers, condition on t_mlp(sinusoid(t)) + y_mlp(label) (width H, labels not normalized) and
-return (B, 2, L). Key names, shapes and parameter counts follow the reference; activation placement
-inside blocks is reconstructed (it changes no key, shape or count).
+return (B, 2, L). Key names, shapes, parameter counts, module names and the order of operations inside
+each block are GENESIS's (reference §2.3, §6); the only difference is FiLM's broadcasting in PMTMLP
+(see `reporter.models.builtin.mlp_notes`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ class _ConditionedBase(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    """Two same-padded convolutions with BatchNorm, FiLM-conditioned, with a residual connection."""
+    """GENESIS ConvBlock: conv1 → norm1 → GELU → dropout → conv2 → norm2 → FiLM → GELU → dropout, + input.
+
+    Attribute names and order are GENESIS's (`dropout`, `activation` hold no parameters, reference §6).
+    """
 
     def __init__(self, hidden: int, kernel_size: int, dropout: float) -> None:
         super().__init__()
@@ -58,19 +62,18 @@ class ConvBlock(nn.Module):
         self.norm1 = nn.BatchNorm1d(hidden)
         self.norm2 = nn.BatchNorm1d(hidden)
         self.film = FiLM(hidden, hidden)
-        self.act = nn.SiLU()
-        self.drop = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.activation = nn.GELU()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """x (B, H, L), cond (B, H)."""
-        h = self.act(self.norm1(self.conv1(x)))
-        h = self.drop(self.film(h, cond, channel_dim=1))
-        h = self.norm2(self.conv2(h))
-        return self.act(x + h)
+        h = self.dropout(self.activation(self.norm1(self.conv1(x))))
+        h = self.film(self.norm2(self.conv2(h)), cond, channel_dim=1)
+        return self.dropout(self.activation(h)) + x
 
 
 class ResNetBlock(ConvBlock):
-    """PMTResNet's block: same attribute names as ConvBlock, one kernel size for every block."""
+    """PMTResNet's block: GENESIS's own class with ConvBlock's attributes, forward and residual."""
 
 
 class PMTCNN(_ConditionedBase):
@@ -139,7 +142,8 @@ class PMTResNet(PMTCNN):
 
 
 class HybridBlock(nn.Module):
-    """Local convolution followed by an adaLN-Zero transformer layer over the PMT tokens."""
+    """GENESIS HybridBlock: the conv branch's output replaces x (no residual around it), then gated
+    adaLN-Zero attention and MLP sub-blocks with residuals over the PMT tokens (reference §6)."""
 
     def __init__(self, hidden: int, heads: int, kernel_size: int, dropout: float) -> None:
         super().__init__()
@@ -164,7 +168,7 @@ class HybridBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """x (B, H, L), cond (B, H) -> (B, H, L)."""
-        tokens = (x + self.conv(x)).transpose(1, 2)
+        tokens = self.conv(x).transpose(1, 2)
         h = self.ada_attn(tokens, cond)
         tokens = tokens + self.gate_attn * self.attn(h, h, h, need_weights=False)[0]
         tokens = tokens + self.gate_mlp * self.mlp(self.ada_mlp(tokens, cond))
@@ -204,7 +208,7 @@ class PMTHybrid(_ConditionedBase):
 
 
 class MLPBlock(nn.Module):
-    """Per-token residual MLP, FiLM-conditioned, with LayerNorm."""
+    """GENESIS MLPBlock on (B·L, H) rows: x + FiLM(MLP(LayerNorm(x)), cond)."""
 
     def __init__(self, hidden: int, dropout: float) -> None:
         super().__init__()
@@ -219,13 +223,12 @@ class MLPBlock(nn.Module):
         self.norm = nn.LayerNorm(hidden)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """x (B, L, H), cond (B, H): γ/β broadcast over L (GENESIS's unsqueeze(-1) did not)."""
-        h = x + self.mlp(self.norm(x))
-        return self.film(h, cond, channel_dim=-1)
+        """x (B·L, H), cond (B·L, H): γ/β applied per row (GENESIS's unsqueeze(-1) cannot broadcast)."""
+        return self.film(self.mlp(self.norm(x)), cond, channel_dim=-1) + x
 
 
 class PMTMLP(_ConditionedBase):
-    """Per-PMT MLP denoiser (no interaction between PMTs except through the condition)."""
+    """Per-PMT MLP denoiser over (B·L, H) rows, as GENESIS reshapes it (no interaction between PMTs)."""
 
     def __init__(
         self,
@@ -247,8 +250,11 @@ class PMTMLP(_ConditionedBase):
     def forward(
         self, x_sig_t: torch.Tensor, geom: torch.Tensor, t: torch.Tensor, label: torch.Tensor
     ) -> torch.Tensor:
+        batch, _, length = x_sig_t.shape
         x5, cond = self._prepare(x_sig_t, geom, t, label)
-        h = self.input_proj(x5.transpose(1, 2))
+        # GENESIS copies both into row layout: (B, 5, L) -> (B·L, 5) and the condition to (B·L, H).
+        h = self.input_proj(x5.transpose(1, 2).reshape(batch * length, 5))
+        rows = cond.unsqueeze(1).expand(batch, length, self.hidden).reshape(batch * length, self.hidden)
         for block in self.blocks:
-            h = block(h, cond)
-        return self.output_proj(h).transpose(1, 2)
+            h = block(h, rows)
+        return self.output_proj(h).reshape(batch, length, 2).transpose(1, 2)

@@ -38,18 +38,20 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "exclude_zero_time": True,
 }
 
-#: Keys genesis-report adds to `model:` (GENESIS itself does not know them) to choose a PMTDit layout.
-#: - `pos_embedding`: the learned positional embedding `pos` (1, seq_len, hidden) exists (all PMTDit
-#:   versions except the latest pmt_dit.py, which dropped it).
-#: - `dit_layout`: "pmt_dit" = models/pmt_dit.py key names (`mlp.fc1/fc2`, `embedder.label_to_film.*`,
-#:   Era B); "era_a" = the older models/architectures.py class (`mlp.0/mlp.3`, `embedder.film.gamma/beta`,
-#:   geometry re-added after the blocks, normalization in forward).
+#: Keys genesis-report reads in `model:` beyond GENESIS's own fields (GENESIS's loader rejects them):
+#: - `genesis_version`: which historical GENESIS code builds the model (`reporter.models.versions`; for
+#:   dit and c-dit). Better given as `--genesis-version` so the YAML stays loadable by GENESIS.
+#: - `pos_embedding`, `dit_layout`: older spelling of the PMTDit version (`pos_embedding: false` is the
+#:   latest pmt_dit.py, `dit_layout: era_a` the models/architectures.py class).
+#: None means "not set": the architecture's default version applies.
 MODEL_EXTENSION_KEYS: dict[str, Any] = {
-    "pos_embedding": True,
-    "dit_layout": "pmt_dit",
+    "genesis_version": None,
+    "pos_embedding": None,
+    "dit_layout": None,
 }
 
-DIT_LAYOUTS = ("pmt_dit", "era_a")
+#: Kinds of the extension keys for the config loader's coercion.
+MODEL_EXTENSION_KINDS: dict[str, str] = {"genesis_version": "str", "pos_embedding": "bool", "dit_layout": "str"}
 
 
 def resolve_model_config(model_cfg: Mapping[str, Any] | None) -> dict[str, Any]:

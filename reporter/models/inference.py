@@ -105,25 +105,40 @@ def _infer_dit(shapes: Shapes) -> InferredModel:
     if layout is None:
         layout = "pmt_dit"
         result.assumptions.append(
-            "dit_layout: no block and no FiLM keys tell the layouts apart; assumed pmt_dit"
+            "genesis_version: no block and no FiLM keys tell the Era-A and pmt_dit.py layouts apart; "
+            "assumed pmt_dit.py"
         )
-    values["dit_layout"] = layout
     if inner is not None:
         values["mlp_ratio"] = inner / hidden
     else:
         result.unrecoverable.append("mlp_ratio")
-    values["pos_embedding"] = "pos" in shapes
+    values["genesis_version"] = _dit_version(shapes, layout, result)
     if "pos" in shapes:
         values["seq_len"] = _shape(shapes, "pos")[1]
     else:
         result.unrecoverable.append("seq_len")
         result.assumptions.append(
-            "seq_len: no `pos` parameter (latest pmt_dit.py layout), so the weights do not fix it; "
+            "seq_len: no `pos` parameter (latest pmt_dit.py), so the weights do not fix it; "
             f"GENESIS default {MODEL_DEFAULTS['seq_len']} applies unless the config says otherwise"
         )
     result.unrecoverable += ["heads", "dropout", "time_transform", "exclude_zero_time"]
     result.assumptions.append(NORMALIZATION_NOTE)
     return result
+
+
+def _dit_version(shapes: Shapes, layout: str, result: InferredModel) -> str:
+    """Which GENESIS PMTDit the keys prove (reference §2.1, §6); an ambiguity is written down."""
+    if layout == "era_a":
+        return "architectures@38a35944"
+    if "pos" not in shapes:
+        return "pmt_dit@4037ba45"
+    if "label_offset" not in shapes and "affine_offset" in shapes:
+        return "pmt_dit@9ca9f92d"
+    result.assumptions.append(
+        "genesis_version: models/pmt_dit.py @27a044fa (the dataloader normalizes) assumed; @2628e571 has "
+        "the same keys and shapes but applies (x + offset) * scale in forward, which the weights cannot tell"
+    )
+    return "pmt_dit@27a044fa"
 
 
 def _infer_cdit(shapes: Shapes) -> InferredModel:
@@ -148,6 +163,8 @@ def _infer_cdit(shapes: Shapes) -> InferredModel:
         inner, block_in = _shape(shapes, "blocks.0.0.0.weight")
         result.values["factor"] = inner // token_dim
         result.values["update_with_classifier"] = block_in == token_dim + classifier_size
+        result.values["genesis_version"] = (
+            "pmt_c_dit@8b1d32d6" if result.values["update_with_classifier"] else "pmt_c_dit@2481422014")
     else:
         result.unrecoverable += ["factor", "update_with_classifier"]
     result.unrecoverable += ["seq_len", "heads", "dropout", "time_transform", "exclude_zero_time"]

@@ -9,13 +9,19 @@ from torch import nn
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Transformer-style timestep embedding (B,) -> (B, dim): [cos | sin], zero-padded for odd dim."""
+    """GENESIS's sinusoidal timestep embedding (B,) -> (B, dim): [sin | cos], zero-padded for odd dim.
+
+    Same in pmt_dit.py, pmt_c_dit.py and architectures.py (reference §6): sin half first, frequencies
+    exp(-ln(max_period) * i / half), all zeros when dim < 2.
+    """
     half = dim // 2
-    exponent = -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / max(half, 1)
+    if half == 0:
+        return torch.zeros(t.shape[0], dim, device=t.device)
+    exponent = -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
     args = t.to(torch.float32)[:, None] * torch.exp(exponent)[None, :]
-    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
     if dim % 2:
-        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+        emb = torch.nn.functional.pad(emb, (0, 1))
     return emb
 
 
@@ -38,11 +44,11 @@ def trunc_normal_init_(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:
 
 
 class AdaLNZero(nn.Module):
-    """LayerNorm without affine, modulated by scale/shift projected from the condition (zero-init)."""
+    """LayerNorm without affine (attribute `ln`, as GENESIS), modulated by scale/shift from the condition."""
 
     def __init__(self, cond_dim: int, hidden: int) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(hidden, elementwise_affine=False)
+        self.ln = nn.LayerNorm(hidden, elementwise_affine=False)
         self.to_scale = nn.Linear(cond_dim, hidden)
         self.to_shift = nn.Linear(cond_dim, hidden)
         for layer in (self.to_scale, self.to_shift):
@@ -51,22 +57,28 @@ class AdaLNZero(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """x (B, L, H), cond (B, C) -> (B, L, H)."""
-        scale = self.to_scale(cond).unsqueeze(1)
-        shift = self.to_shift(cond).unsqueeze(1)
-        return self.norm(x) * (1 + scale) + shift
+        h = self.ln(x)
+        scale = self.to_scale(cond)[:, None, :]
+        shift = self.to_shift(cond)[:, None, :]
+        return h * (1 + scale) + shift
 
 
 class FiLM(nn.Module):
-    """Feature-wise modulation x·(1+γ(c)) + β(c) with γ, β = Linear(cond_dim, channels).
+    """Feature-wise modulation x·(1+γ(c)) + β(c) with γ, β = Linear(cond_dim, channels), zero-initialised.
 
     `channel_dim` says where the feature axis of x is (1 for (B, H, L) conv maps, -1 for tokens);
-    γ and β are reshaped to broadcast along every other axis, so it works for any sequence length.
+    γ and β are reshaped to broadcast along every other axis. GENESIS always unsqueezes them at -1, which
+    is the same for (B, H, L) maps and for (N, H) rows where γ already has x's shape; for (B, L, H)
+    tokens it only broadcasts when L == H (see the PMTMLP and Era-A FiLM notes).
     """
 
     def __init__(self, cond_dim: int, channels: int) -> None:
         super().__init__()
         self.gamma = nn.Linear(cond_dim, channels)
         self.beta = nn.Linear(cond_dim, channels)
+        for layer in (self.gamma, self.beta):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
         gamma, beta = self.gamma(cond), self.beta(cond)

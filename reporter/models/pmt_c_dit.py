@@ -1,8 +1,10 @@
 """PMTCDit (`architecture: c-dit`, models/pmt_c_dit.py, reference §2.2).
 
 PMT tokens are refined by per-token MLP blocks; a small set of classifier tokens (conditioned on timestep
-and label) cross-attends to the PMT tokens and is decoded back into every token. Key names, shapes and
-order follow the reference; the data flow between the modules is reconstructed from the module tree.
+and label) cross-attends to the PMT tokens and is decoded back into every token. Key names, shapes,
+module names and the forward (including `need_weights` left at its default, and the classifier token
+expanded over the PMTs when `update_with_classifier`) are those of GENESIS's models/pmt_c_dit.py
+@8b1d32d6.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ def _token_net(in_dim: int, hidden: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, hidden))
 
 
-class CDitEmbedder(nn.Module):
+class PMTEmbedding(nn.Module):
     """Signal and geometry token nets, combined by addition (width h) or concatenation (width 2h)."""
 
     def __init__(self, hidden: int, dropout: float, combine: str) -> None:
@@ -50,9 +52,10 @@ class CBlock(nn.Module):
             nn.Dropout(dropout),
         )
 
-    def forward(self, cls: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+        """tokens (B, L, Hs), cls (B, n_cls, Cs) -> updated cls; GENESIS leaves need_weights=True."""
         kv = self.norm(tokens)
-        cls = cls + self.mha(cls, kv, kv, need_weights=False)[0]
+        cls = cls + self.mha(cls, kv, kv)[0]
         return cls + self.combine(cls)
 
 
@@ -85,9 +88,10 @@ class PMTCDit(nn.Module):
         self.depth = depth
         self.t_embed_dim = t_embed_dim
         self.update_with_classifier = update_with_classifier
+        self.n_cls_tokens = n_cls_tokens
         self.time_transform = time_transform
         token_dim = 2 * hidden if combine == "concat" else hidden
-        self.embedder = CDitEmbedder(hidden, dropout, combine)
+        self.embedder = PMTEmbedding(hidden, dropout, combine)
         self.cls_token = nn.Parameter(torch.randn(1, n_cls_tokens, classifier_size))
         register_affine_buffers(
             self,
@@ -124,20 +128,21 @@ class PMTCDit(nn.Module):
     def forward(
         self, x_sig: torch.Tensor, t: torch.Tensor, label: torch.Tensor, geom: torch.Tensor
     ) -> torch.Tensor:
-        batch, channels, length = x_sig.shape
-        assert channels == 2 and length == self.seq_len, "x_sig must be (B, 2, seq_len)"
-        assert tuple(geom.shape) == (batch, 3, length), "geom must be (B, 3, seq_len)"
+        batch, _, length = x_sig.shape
         tokens = self.embedder(x_sig.transpose(1, 2), geom.transpose(1, 2))
         cond = torch.cat(
             [self.t_mlp(sinusoidal_embedding(t, self.t_embed_dim)), self.label_mlp(label)], dim=-1
         )
-        cls = self.cls_token + self.cond_proj(cond).unsqueeze(1)
+        cls = self.cls_token.expand(batch, -1, -1) + self.cond_proj(cond).unsqueeze(1)
         for pmt_block, cls_block in self.blocks:
-            block_in = tokens
             if self.update_with_classifier:
-                summary = cls.mean(dim=1, keepdim=True).expand(-1, length, -1)
-                block_in = torch.cat([tokens, summary], dim=-1)
-            tokens = tokens + pmt_block(block_in)
-            cls = cls_block(cls, tokens)
-        tokens = tokens + self.decoder(cls.mean(dim=1)).unsqueeze(1)
+                # GENESIS expands the classifier token(s) over the PMTs: only one token can expand.
+                tokens = tokens + pmt_block(torch.cat([tokens, cls.expand(-1, length, -1)], dim=-1))
+            else:
+                tokens = tokens + pmt_block(tokens)
+            cls = cls_block(tokens, cls)
+        decoded = self.decoder(cls)
+        if self.n_cls_tokens > 1:
+            decoded = decoded.mean(dim=1, keepdim=True)
+        tokens = tokens + decoded.expand(-1, length, -1)
         return self.final_proj(tokens).transpose(1, 2)

@@ -1,10 +1,12 @@
-"""PMTDit: the DiT over 5160 PMT tokens (reference §2.1), in both historical key layouts.
+"""PMTDit: the DiT over 5160 PMT tokens (reference §2.1), in every historical GENESIS version.
 
-`layout="pmt_dit"` reproduces models/pmt_dit.py (Era B; `mlp.fc1/fc2`, `embedder.label_to_film`,
-normalization done by the dataloader, buffers are metadata). `layout="era_a"` reproduces the older
-models/architectures.py class (`mlp.0/mlp.3`, `embedder.film.gamma/beta`, geometry re-added after the
-blocks, `(x + offset) * scale` and `(label + offset) * scale` in forward). `pos_embedding` adds the learned
-positional embedding `pos` (1, seq_len, H) that every version but the latest pmt_dit.py has.
+`layout="pmt_dit"` reproduces models/pmt_dit.py (`mlp.fc1/fc2`, `embedder.label_to_film`);
+`layout="era_a"` the older models/architectures.py class (`mlp.0/mlp.3`, `embedder.film.gamma/beta`,
+geometry re-added after the blocks, labels normalized in forward). `pos_embedding` adds the learned
+positional embedding `pos` (1, seq_len, H) that every version but the latest pmt_dit.py has;
+`forward_normalization` applies `(x + offset) * scale` to signal and geometry inside forward (the two
+earliest pmt_dit.py versions and Era A); `label_buffers=False` is the earliest pmt_dit.py, which kept only
+the affine buffers. `reporter.models.versions` maps GENESIS versions to these switches.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def _token_net(in_dim: int, hidden: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.Dropout(dropout), nn.ReLU(), nn.Linear(hidden, hidden))
 
 
-class PMTEmbedder(nn.Module):
+class PMTEmbedding(nn.Module):
     """Embeds signal and geometry per PMT; fuses them by SUM or label-conditioned FiLM."""
 
     def __init__(self, hidden: int, label_dim: int, dropout: float, fusion: str, layout: str) -> None:
@@ -50,17 +52,22 @@ class PMTEmbedder(nn.Module):
 
     def forward(
         self, signal: torch.Tensor, geometry: torch.Tensor, label: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """signal (B, L, 2), geometry (B, L, 3), label (B, Ld) -> tokens (B, L, H) and h_geo (B, L, H)."""
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """signal (B, L, 2), geometry (B, L, 3), label (B, Ld) -> tokens (B, L, H).
+
+        Era A also returns h_geo (B, L, H), which its PMTDit re-adds after the blocks.
+        """
         h_sig = self.signal_net(signal)
         h_geo = self.geom_net(geometry)
         if self.fusion != "FiLM":
-            return h_sig + h_geo, h_geo
-        if self.layout == "era_a":
+            tokens = h_sig + h_geo
+        elif self.layout == "era_a":
             # GENESIS Era A unsqueezes γ/β at -1, which only broadcasts when L == H; we broadcast over L.
-            return self.film(h_sig, label, channel_dim=-1) + h_geo, h_geo
-        gamma, beta = self.label_to_film(label).chunk(2, dim=-1)
-        return h_sig * (1 + gamma.unsqueeze(1)) + beta.unsqueeze(1) + h_geo, h_geo
+            tokens = self.film(h_sig, label, channel_dim=-1) + h_geo
+        else:
+            gamma, beta = self.label_to_film(label).chunk(2, dim=-1)
+            tokens = h_sig * (1.0 + gamma.unsqueeze(1)) + beta.unsqueeze(1) + h_geo
+        return (tokens, h_geo) if self.layout == "era_a" else tokens
 
 
 class MLP(nn.Module):
@@ -131,21 +138,25 @@ class PMTDit(nn.Module):
         time_transform: str = "ln",
         pos_embedding: bool = True,
         layout: str = "pmt_dit",
+        forward_normalization: bool = False,
+        label_buffers: bool = True,
     ) -> None:
         super().__init__()
         self.seq_len = seq_len
         self.hidden = hidden
         self.t_embed_dim = t_embed_dim
         self.layout = layout
+        self.forward_normalization = forward_normalization or layout == "era_a"
         self.time_transform = time_transform  # plain attribute: not in the state_dict (as in GENESIS)
-        self.embedder = PMTEmbedder(hidden, label_dim, dropout, fusion, layout)
+        self.embedder = PMTEmbedding(hidden, label_dim, dropout, fusion, layout)
         if pos_embedding:
             self.pos = nn.Parameter(torch.zeros(1, seq_len, hidden))
             trunc_normal_init_(self.pos, std=0.02)
         else:
             self.register_parameter("pos", None)
         register_affine_buffers(
-            self, affine_offsets, affine_scales, label_offsets, label_scales, (5, 1), (len(label_offsets),)
+            self, affine_offsets, affine_scales, label_offsets if label_buffers else None,
+            label_scales if label_buffers else None, (5, 1), (len(label_offsets),)
         )
         half = hidden // 2
         self.t_mlp = nn.Sequential(nn.Linear(t_embed_dim, hidden), nn.SiLU(), nn.Linear(hidden, half))
@@ -163,11 +174,13 @@ class PMTDit(nn.Module):
         batch, channels, length = x_sig_t.shape
         assert channels == 2 and length == self.seq_len, "x_sig_t must be (B, 2, seq_len)"
         assert tuple(geom.shape) == (batch, 3, length), "geom must be (B, 3, seq_len)"
-        if self.layout == "era_a":
+        if self.forward_normalization:
             x5 = (torch.cat([x_sig_t, geom], dim=1) + self.affine_offset) * self.affine_scale
             x_sig_t, geom = x5[:, :2], x5[:, 2:]
+        if self.layout == "era_a":
             label = (label + self.label_offset) * self.label_scale
-        tokens, h_geo = self.embedder(x_sig_t.transpose(1, 2), geom.transpose(1, 2), label)
+        embedded = self.embedder(x_sig_t.transpose(1, 2), geom.transpose(1, 2), label)
+        tokens, h_geo = embedded if self.layout == "era_a" else (embedded, None)
         if self.pos is not None:
             tokens = tokens + self.pos
         cond = torch.cat([self.t_mlp(sinusoidal_embedding(t, self.t_embed_dim)), self.y_mlp(label)], dim=-1)

@@ -114,7 +114,7 @@ def _bar(plt, chart: Chart):
 
 
 def _stacked_bar(plt, chart: Chart):
-    fig, ax = plt.subplots(figsize=(7.2, 0.9 + 0.45 * max(len(chart.categories), 1)))
+    fig, ax = plt.subplots(figsize=(7.2, 1.2 + 0.45 * max(len(chart.categories), 1)))
     positions = list(range(len(chart.categories)))[::-1]
     left = [0.0] * len(chart.categories)
     for i, series in enumerate(chart.series):
@@ -123,12 +123,13 @@ def _stacked_bar(plt, chart: Chart):
     for y, total in zip(positions, left, strict=True):
         ax.text(total * 1.01, y, _fmt(total, chart.unit), va="center", fontsize=8)
     ax.set_yticks(positions, labels=chart.categories)
-    ax.set_xlim(0, max(left + [chart.threshold or 0.0]) * 1.25 or 1)
+    top = max(left + [chart.threshold or 0.0]) * 1.25 or 1
+    ax.set_xlim(0, top)
     if chart.threshold is not None:
         ax.axvline(chart.threshold, color="#C44E52", linestyle="--", linewidth=1)
-    ax.xaxis.set_major_formatter(_formatter(chart.unit))
+    _value_axis(ax.xaxis, chart.unit, top)
     ax.set_xlabel(chart.x_label)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False, fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=4, frameon=False, fontsize=8)
     return fig
 
 
@@ -147,22 +148,36 @@ def _grouped_bar(plt, chart: Chart):
     return fig
 
 
+_STYLES = {"line": {"linestyle": "-", "marker": "o", "markersize": 3},
+           "dashed": {"linestyle": "--", "marker": "o", "markersize": 3, "markerfacecolor": "white"},
+           "points": {"linestyle": "none", "marker": "o", "markersize": 6}}
+
+
 def _line(plt, chart: Chart):
+    """Lines on linear axes unless the chart asks for a log y axis; a threshold is labelled with its value."""
     fig, ax = plt.subplots(figsize=(7.2, 3.4))
+    top = 0.0
     for i, series in enumerate(chart.series):
-        ax.plot(chart.x[: len(series.values)], series.values, marker="o", markersize=3,
-                color=PALETTE[i % len(PALETTE)], label=series.name)
+        xs = series.x if series.x is not None else chart.x[: len(series.values)]
+        ax.plot(xs, series.values, color=PALETTE[i % len(PALETTE)], label=series.name, **_STYLES[series.style])
+        top = max([top, *series.values])
     if chart.threshold is not None:
-        ax.axhline(chart.threshold, color="#C44E52", linestyle="--", linewidth=1,
-                   label=chart.threshold_label or None)
+        label = f"{chart.threshold_label}: {_fmt(chart.threshold, chart.unit)}".lstrip(": ")
+        ax.axhline(chart.threshold, color="#C44E52", linestyle="--", linewidth=1, label=label)
+        top = max(top, chart.threshold)
     if chart.log_y:
         ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(_formatter(chart.unit))
+        ax.yaxis.set_major_formatter(_formatter(chart.unit))
+    else:
+        ax.set_ylim(0, top * 1.08 or 1)
+        _value_axis(ax.yaxis, chart.unit, top * 1.08 or 1)
+    ax.set_xlim(left=0)
     ax.set_xlabel(chart.x_label)
-    ax.set_ylabel(chart.y_label)
+    ax.set_ylabel(chart.y_label + (f" ({'log scale, ' if chart.log_y else ''}bytes)" if chart.unit == "bytes"
+                                   else ""))
     ax.grid(alpha=0.3)
-    if len(chart.series) > 1 or chart.threshold is not None:
-        ax.legend(frameon=False, fontsize=8)
+    if len(chart.series) > 1 or chart.threshold is not None:  # below the plot: never over a line
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.2), frameon=False, fontsize=8)
     return fig
 
 
@@ -175,6 +190,23 @@ def _histogram(plt, chart: Chart):
     ax.set_xlabel(chart.x_label)
     ax.set_ylabel(chart.y_label)
     return fig
+
+
+_BINARY_UNITS = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10), ("B", 1))
+_BINARY_STEPS = (1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+def _value_axis(axis, unit: str, top: float) -> None:
+    """Bytes tick at round binary values (0, 4, 8, 12 GiB; 0, 1, 2, 3 TiB); other units as before."""
+    if unit != "bytes" or top <= 0:
+        axis.set_major_formatter(_formatter(unit))
+        return
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    name, size = next((n, s) for n, s in _BINARY_UNITS if top >= s)
+    step = next((s for s in _BINARY_STEPS if top / size / s <= 6), _BINARY_STEPS[-1])
+    axis.set_major_locator(MultipleLocator(step * size))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v / size:g} {name}" if v else "0"))
 
 
 def _formatter(unit: str):

@@ -37,10 +37,16 @@ class Finding(ReportModel):
 
 
 class Series(ReportModel):
-    """One named series of values for a chart (one bar group, one line, one stack layer)."""
+    """One named series of values for a chart (one bar group, one line, one stack layer).
+
+    For line charts a series may carry its own ``x`` (else the chart's) and a ``style``: a solid line with
+    markers, a dashed line (values that were not measured or traced), or markers only.
+    """
 
     name: str
     values: list[float]
+    x: list[float] | None = None
+    style: Literal["line", "dashed", "points"] = "line"
 
 
 class Chart(ReportModel):

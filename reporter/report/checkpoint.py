@@ -36,7 +36,9 @@ class TrainingState(ReportModel):
     epochs_completed: int | None = Field(default=None, description="epoch_stored + 1")
     global_step: int | None = None
     best_loss: float | None = None
-    suffix: str | None = None
+    suffix: str | None = Field(default=None, description="best, early_stop, final, ...: from the file when it "
+                               "stored one, else from GENESIS's file name")
+    suffix_source: Literal["file", "name"] | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -75,7 +77,8 @@ class EarlyStoppingSummary(ReportModel):
     patience: int | None = None
     best_epoch: int | None = None
     best_score: float | None = None
-    min_delta: float | None = None
+    min_delta: float | None = Field(default=None, description="as configured (early_stopping_min_delta)")
+    min_delta_stored: float | None = Field(default=None, description="as stored: GENESIS negates it for mode min")
     mode: str | None = None
     early_stop: bool | None = None
     best_weights_tensors: int = 0
@@ -122,16 +125,28 @@ class WeightHealth(ReportModel):
     findings: list[Finding] = Field(default_factory=list)
 
 
-class ModelFromCheckpoint(ReportModel):
-    """The model a checkpoint was trained with, and how its weights fit that model."""
+class WeightDecision(ReportModel):
+    """A `model:` value where the weights and the config (or its defaults) disagree: the weights win."""
 
-    source: Literal["embedded-config", "given-config", "inferred", "none"]
+    key: str
+    config_value: Any = Field(description="what the config said, or GENESIS's default when it said nothing")
+    weights_value: Any = Field(description="what the state_dict's keys, shapes or buffer values hold (used)")
+    stated: bool = Field(description="True when the config stated the value; False when a default applied")
+
+
+class ModelFromCheckpoint(ReportModel):
+    """The model a checkpoint was trained with: its weights decide, the config fills in the rest."""
+
+    source: Literal["embedded-config", "given-config", "inferred", "none"] = Field(
+        description="where values the weights cannot tell came from")
     architecture: str | None = None
     class_name: str | None = None
     values: dict[str, Any] = Field(default_factory=dict, description="model: section used to build it")
     parameters: int | None = Field(default=None, description="exact parameter count of the built model")
     unrecoverable: list[str] = Field(default_factory=list, description="values the weights cannot tell")
     assumptions: list[str] = Field(default_factory=list)
+    decisions: list[WeightDecision] = Field(default_factory=list,
+                                            description="config values the weights replaced")
     findings: list[Finding] = Field(default_factory=list, description="missing/unexpected keys, shapes")
 
 

@@ -16,7 +16,7 @@ from reporter.report.flow import FlowSection
 from reporter.report.memory import MemorySection
 from reporter.report.task import TaskSection
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 
 JsonValue = Any  # a value as it appears in YAML/JSON: str, number, bool, None, list
 
@@ -48,10 +48,15 @@ class ReportMeta(ReportModel):
 
 class ConfigField(ReportModel):
     key: str
-    value: JsonValue
-    source: Literal["file", "default", "extension", "inferred", "checkpoint"] = Field(
-        description="file: set in the input; default: GENESIS's dataclass default; extension: genesis-report "
-        "layout key; inferred: recovered from checkpoint tensors; checkpoint: embedded config")
+    value: JsonValue = Field(description="the value the report's model was built with")
+    source: Literal["file", "default", "extension", "inferred", "checkpoint", "weights", "genesis",
+                    "option"] = Field(
+        description="file: set in the input; default: GENESIS's dataclass default; extension: a genesis-report "
+        "key; inferred: recovered from checkpoint tensors; checkpoint: embedded config; weights: the "
+        "checkpoint's weights hold another value than the config (see input_value); genesis: GENESIS's code "
+        "builds this whatever the config says (see input_value); option: a command-line option")
+    input_value: JsonValue = Field(default=None, description="what the input (or its defaults) said, when "
+                                   "source is weights, genesis or option and it differs from value")
 
 
 class ConfigSection(ReportModel):
@@ -69,12 +74,24 @@ class KeyValue(ReportModel):
     value: JsonValue
 
 
+class GenesisCode(ReportModel):
+    """Which GENESIS code the report's model is: a config does not say; a checkpoint's weights may."""
+
+    version: str | None = Field(description="genesis-report's name for the version, e.g. pmt_dit@27a044fa")
+    code: str = Field(description="GENESIS file and commit")
+    description: str
+    basis: Literal["assumed", "config", "option", "weights"] = Field(
+        description="assumed: the default for configs that do not say; config: named in the input; "
+        "option: --genesis-version; weights: proven by the checkpoint's keys and shapes")
+    basis_text: str
+
+
 class SummarySection(ReportModel):
     """The seed's "Model Summary": what the model is and how big it is (all figures exact)."""
 
     model_class: str
     architecture: str
-    layout: str | None = Field(default=None, description="Which historical GENESIS key layout was built")
+    genesis: GenesisCode | None = Field(default=None, description="Which GENESIS version the model is")
     configuration: list[KeyValue]
     total_parameters: int
     trainable_parameters: int

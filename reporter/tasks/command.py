@@ -18,7 +18,9 @@ def add_index_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
     parser.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
                         help="report on N tasks in parallel (worker processes)")
     parser.add_argument("--batch-size", type=positive_int, metavar="N", help="batch size for memory figures")
-    parser.add_argument("--target", metavar="DEVICE", help="device for memory figures (e.g. cpu, cuda, h100)")
+    from reporter.target_options import add_target_arguments
+
+    add_target_arguments(parser)  # the same target for every task
     parser.add_argument("--no-task-reports", action="store_true",
                         help="do not write each task's reports/ (the index then has no links)")
     parser.add_argument("--no-progress", action="store_true", help="do not print a line per finished task")
@@ -34,7 +36,7 @@ def run_index(args: argparse.Namespace) -> int:
     paths = args.output or [str(Path(args.root) / "index.html")]
     outputs = [(path, format_for_path(path)) for path in paths]
     index_dir = Path(paths[0]).parent
-    options = make_options(batch_size=args.batch_size, target=args.target)
+    options = make_options(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory)
     index = build_index(args.root, options, jobs=args.jobs, index_dir=index_dir,
                         progress=None if args.no_progress else print_progress,
                         write_reports=not args.no_task_reports)
@@ -44,4 +46,9 @@ def run_index(args: argparse.Namespace) -> int:
         sys.stdout.write(render_index(index, "terminal").text)
     for path, _ in outputs:
         print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+    failed = [row for row in index.rows if row.error]
+    if index.rows and len(failed) == len(index.rows):
+        print(f"genesis-report: error: every task failed ({len(failed)}); the first: {failed[0].name}: "
+              f"{failed[0].error}", file=sys.stderr)
+        return 2
     return 0

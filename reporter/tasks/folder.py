@@ -7,15 +7,13 @@ A run started from `tasks/<name>/` writes `config.yaml` (copied by create_task.p
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reporter.checkpoint.names import parse_checkpoint_name
 from reporter.errors import InputError
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
-# {exp}_best.pt | {exp}_epoch_{epoch}[_{suffix}].pt ; epoch is GENESIS's 0-based loop index.
-_NAME = re.compile(r"^(?P<exp>.+?)_(?:(?P<best>best)|epoch_(?P<epoch>\d+)(?:_(?P<suffix>[A-Za-z][A-Za-z_]*))?)$")
 
 
 @dataclass(frozen=True)
@@ -54,15 +52,9 @@ class TaskFolder:
 
 
 def classify_checkpoint(path: Path) -> CheckpointFile:
-    match = _NAME.match(path.stem)
-    size = path.stat().st_size
-    if not match:
-        return CheckpointFile(path=path, kind="other", epoch=None, experiment=None, size_bytes=size)
-    if match["best"]:
-        return CheckpointFile(path=path, kind="best", epoch=None, experiment=match["exp"], size_bytes=size)
-    suffix = match["suffix"]
-    kind = suffix if suffix in ("early_stop", "final") else "epoch"
-    return CheckpointFile(path=path, kind=kind, epoch=int(match["epoch"]), experiment=match["exp"], size_bytes=size)
+    name = parse_checkpoint_name(path.stem)
+    return CheckpointFile(path=path, kind=name.kind, epoch=name.epoch, experiment=name.experiment,
+                          size_bytes=path.stat().st_size)
 
 
 def is_task_folder(path: str | Path) -> bool:

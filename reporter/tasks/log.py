@@ -1,14 +1,22 @@
 """Loss history from GENESIS's training log (`logs/{exp}_training.txt`, a tee of the trainer's prints).
 
-The trainer prints one block per epoch::
+The trainer prints one block per epoch (reference §6)::
 
+    ======================================================================
     📊 Epoch 3/100 Summary
+    ======================================================================
       Time:       12.34s
       LR:         1.00e-04
       Train Loss: 0.123456
-      Val Loss:   val_loss=0.120000      (or val_loss=N/A when not evaluated that epoch)
+      Val Loss:   0.120000        (also seen as `val_loss=0.120000`, or `val_loss=N/A` when not evaluated)
+      Early Stop: patience=0/4
+    ======================================================================
 
-Progress bars (tqdm, carriage returns) and other prints are ignored.
+and, outside those blocks, lines that mention a validation loss but are not an epoch's value:
+`💾 New best model! Val loss: X` (after the epoch that improved) and, on early stop,
+`Best val loss: X at epoch N`. Only the fields of an epoch's summary block, spelled exactly as the trainer
+prints them (`Train Loss:`, `Val Loss:`, `LR:` at the start of the line), belong to that epoch's history.
+Progress bars (tqdm, carriage returns) and every other print are ignored.
 """
 
 from __future__ import annotations
@@ -18,10 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _HEADER = re.compile(r"Epoch\s+(\d+)\s*/\s*(\d+)\s+Summary")
+_RULE = re.compile(r"^\s*[=━─-]{10,}\s*$")
 _FLOAT = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)"
-_TRAIN = re.compile(r"Train Loss:\s*" + _FLOAT, re.I)
-_VAL = re.compile(r"Val Loss:\s*(?:val_loss=)?(?:" + _FLOAT + r"|N/A)", re.I)
-_LR = re.compile(r"\bLR:\s*" + _FLOAT)
+_END = r"(?=\s|$)"
+_TRAIN = re.compile(r"^\s*Train Loss:\s*" + _FLOAT + _END)
+_VAL = re.compile(r"^\s*Val Loss:\s*(?:val_loss=)?(?:" + _FLOAT + r"|N/A)" + _END)
+_LR = re.compile(r"^\s*LR:\s*" + _FLOAT + _END)
 
 
 @dataclass
@@ -40,7 +50,7 @@ class LossHistory:
 
 def parse_training_log(text: str) -> LossHistory:
     history = LossHistory()
-    current: dict | None = None
+    current: dict | None = None  # the open epoch-summary block, None outside one
 
     def flush() -> None:
         if current is not None and current["train"] is not None:
@@ -59,17 +69,25 @@ def parse_training_log(text: str) -> LossHistory:
         header = _HEADER.search(line)
         if header:
             flush()
-            current = {"epoch": int(header[1]), "train": None, "val": None, "lr": None}
+            current = {"epoch": int(header[1]), "train": None, "val": None, "lr": None, "fields": 0}
             history.total_epochs = int(header[2])
             continue
         if current is None:
             continue
-        if m := _TRAIN.search(line):
+        if _RULE.match(line):
+            if current["fields"]:  # the rule that closes the block (the one after the header opens it)
+                flush()
+                current = None
+            continue
+        if m := _TRAIN.match(line):
             current["train"] = _to_float(m[1])
-        elif m := _VAL.search(line):
+        elif m := _VAL.match(line):
             current["val"] = _to_float(m[1]) if m[1] else None
-        elif m := _LR.search(line):
+        elif m := _LR.match(line):
             current["lr"] = _to_float(m[1])
+        else:
+            continue
+        current["fields"] += 1
     flush()
     return history
 
