@@ -23,8 +23,11 @@ def training_log_text(train: list[float], val: list[float | None]) -> str:
 
 
 def make_task(root: Path, name: str, config: str = "default.yaml", checkpoints: bool = True,
-              log: bool = True) -> Path:
-    """tasks/<name>/ with config.yaml, checkpoints/{exp}_{epoch_0000,epoch_0001,best}.pt and the training log."""
+              log: bool = True, genesis_version: str | None = None) -> Path:
+    """tasks/<name>/ with config.yaml, checkpoints/{exp}_{epoch_0000,epoch_0001,best}.pt and the training log.
+
+    ``genesis_version`` builds the weights with that GENESIS code while config.yaml does not say so.
+    """
     import torch
 
     task = root / name
@@ -35,7 +38,9 @@ def make_task(root: Path, name: str, config: str = "default.yaml", checkpoints: 
         from reporter.config.loader import load_config
         from reporter.pipeline import build_from_config
 
-        built = build_from_config(load_config(task / "config.yaml"))
+        loaded = load_config(task / "config.yaml")
+        values = {**loaded.model, "genesis_version": genesis_version} if genesis_version else None
+        built = build_from_config(loaded, model_values=values)
         state = {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in built.module.state_dict().items()}
         for epoch, name_ in ((0, "exp_epoch_0000"), (1, "exp_epoch_0001"), (2, "exp_best")):
             best = min(TRAIN_LOSSES[: epoch + 1])

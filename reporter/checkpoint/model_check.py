@@ -12,6 +12,7 @@ Models are built on the meta device (no memory, no data) and checked against the
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,7 +113,9 @@ def weights_decide(base: Mapping[str, Any], inferred: InferredModel, buffers: Ma
     from_weights = not base or not _builds_exactly(resolved, shapes)
     if from_weights:
         decided.update(inferred.values)
-    decided.update(buffers)
+    for key, values in buffers.items():  # the buffers are float32: a config value they round to is the same
+        if not _same_float32(resolved.get(key), values):
+            decided[key] = values
     decisions = []
     for key in sorted(set(decided) | set(resolved)):
         before, after = resolved.get(key), decided.get(key)
@@ -173,6 +176,13 @@ def _buffer_values(ckpt: CheckpointFile) -> dict[str, tuple[float, ...]]:
         if ref is not None and ref.numel <= 64 and ref._source is not None:
             values[field_name] = tuple(float(v) for v in ref.load().reshape(-1).tolist())
     return values
+
+
+def _same_float32(config_value: Any, buffer_values: tuple[float, ...]) -> bool:
+    if not isinstance(config_value, (list, tuple)) or len(config_value) != len(buffer_values):
+        return False
+    return all(struct.unpack("f", struct.pack("f", float(c)))[0] == b
+               for c, b in zip(config_value, buffer_values, strict=True))
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -31,6 +31,12 @@ def load_report_json(path: str | Path) -> Report:
         raise InputError(f"not a readable JSON report: {exc}", path) from None
     if isinstance(data, dict) and "report" in data and "task" in data:  # task reports before schema 1.0
         data = data["report"]
+    from reporter.report.model import SCHEMA_VERSION
+
+    written = data.get("meta", {}).get("schema_version") if isinstance(data, dict) else None
+    if isinstance(written, str) and written.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise InputError(f"a JSON report of schema {written}; this genesis-report reads schema {SCHEMA_VERSION} "
+                         "(make the report again from its config or checkpoint)", path)
     try:
         return Report.model_validate(data)
     except Exception as exc:  # pydantic.ValidationError: say what is wrong in one line
@@ -173,7 +179,7 @@ def _overview_table(facts: list[dict[str, Any]]) -> CompareTable:
     rows = [
         _row("Model class", [f["model_class"] for f in facts]),
         _row("Architecture", [f["architecture"] for f in facts]),
-        _row("Layout", [f["layout"] for f in facts]),
+        _row("GENESIS code", [f["genesis_code"] for f in facts]),
         _row("Total parameters", [f["total_parameters"] for f in facts], "count"),
         _row("Trainable parameters", [f["trainable_parameters"] for f in facts], "count"),
         _row("Size (fp32)", [f["size_fp32_bytes"] for f in facts], "bytes"),

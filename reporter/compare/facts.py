@@ -18,7 +18,8 @@ def training_peak_bytes(report: Report) -> int | None:
     memory = report.memory
     if memory is None:
         return None
-    estimate = memory.amp if memory.amp is not None and memory.training_precision != "fp32" else memory.fp32
+    estimate = memory.amp if memory.amp is not None and memory.training_precision == memory.amp.precision \
+        else memory.fp32
     return estimate.peak_bytes
 
 
@@ -53,7 +54,7 @@ def key_facts(report: Report) -> dict[str, Any]:
         "subject": report.subject,
         "architecture": summary.architecture if summary else None,
         "model_class": summary.model_class if summary else None,
-        "layout": summary.layout if summary else None,
+        "genesis_code": summary.genesis.code if summary and summary.genesis else None,
         "total_parameters": summary.total_parameters if summary else None,
         "trainable_parameters": summary.trainable_parameters if summary else None,
         "size_fp32_bytes": summary.size_fp32_bytes if summary else None,
