@@ -147,7 +147,7 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
 
 def _differences_from_embedded(given: LoadedConfig, embedded: Any, checkpoint_path: str) -> list[Finding]:
     """Where --config differs from the config the checkpoint was trained with (both with defaults)."""
-    from reporter.checkpoint.compare import config_differences
+    from reporter.checkpoint.compare import config_differences, group_config_differences
     from reporter.config.loader import load_config_mapping
 
     if not isinstance(embedded, Mapping):
@@ -156,7 +156,7 @@ def _differences_from_embedded(given: LoadedConfig, embedded: Any, checkpoint_pa
         trained = load_config_mapping(embedded, path=checkpoint_path)
     except InputError:
         return []
-    return config_differences(_raw_config(given), _raw_config(trained))
+    return group_config_differences(config_differences(_raw_config(given), _raw_config(trained)))
 
 
 def _checkpoint_only_report(section: Any, options: ReportOptions, inputs: list,
@@ -209,7 +209,7 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
         meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}),
         title=f"{experiment} — {summary.model_class}",
         subject=subject,
-        findings=[*(findings or []), *config.findings, *choice.findings, *flow_findings, *memory_findings],
+        findings=ranked([*(findings or []), *config.findings, *choice.findings, *flow_findings, *memory_findings]),
         summary=summary,
         config=analyse_config(config, config_source, given_source, replaced=choice.replaced,
                               model_values=model_cfg),
@@ -219,6 +219,14 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
         memory=memory,
         modules=analyse_modules(model) if options.verbose else None,
     )
+
+
+_SEVERITY_RANK = {Severity.security: 0, Severity.error: 1, Severity.warning: 2, Severity.info: 3}
+
+
+def ranked(findings: list[Finding]) -> list[Finding]:
+    """Most consequential first (security, error, warning, info); the analyses' order within a severity."""
+    return sorted(findings, key=lambda f: _SEVERITY_RANK[f.severity])
 
 
 DEFAULT_BATCH_SIZE = 512

@@ -71,13 +71,19 @@ def test_checkpoint_with_config_lists_differences(pmtdit_checkpoint, tmp_path):
     report = json.loads(out.read_text())
     assert report["checkpoint"]["model"]["source"] == "given-config"
     assert [i["role"] for i in report["meta"]["inputs"]] == ["config", "checkpoint"]
-    diffs = {f["where"] for f in report["findings"] if f["code"] == "config.differs-from-checkpoint"}
-    assert {"model.affine_scales", "training.learning_rate", "data.batch_size"} <= diffs
+    groups = {f["code"]: f for f in report["findings"] if f["code"].startswith("config.differs-")}
+    model, training = groups["config.differs-model"], groups["config.differs-training"]
+    assert model["severity"] == "warning" and training["severity"] == "info"  # ranked by consequence
+    assert any(i.startswith("model.affine_scales:") for i in model["items"])
+    assert any(i.startswith("data.batch_size:") for i in model["items"])
+    assert any(i.startswith("training.learning_rate:") for i in training["items"])
+    codes = [f["code"] for f in report["findings"]]
+    assert codes.index("config.differs-model") < codes.index("config.differs-training")
     assert not [f for f in report["findings"] if f["code"] == "config.not-in-checkpoint"]
 
 
 def test_bare_state_dict_infers_the_model(tmp_path):
-    model = build_model({"hidden": 16, "depth": 2, "heads": 4, "fusion": "SUM", "pos_embedding": False})
+    model = build_model({"hidden": 16, "depth": 2, "heads": 4, "fusion": "SUM", "genesis_version": "pmt_dit@4037ba45"})
     path = tmp_path / "model_state_dict.pth"
     torch.save(model.state_dict(), path)
     out = tmp_path / "r.json"

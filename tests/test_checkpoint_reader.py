@@ -96,8 +96,9 @@ def test_weight_statistics_are_exact(tmp_path):
     assert len(health.histograms) == 4
     for histogram in health.histograms:
         assert sum(histogram.series[0].values) == model.state_dict()[histogram.title].numel()
-    gate_findings = [f for f in health.findings if f.code == "weights.gate-zero"]
-    assert {f.where for f in gate_findings} == {"blocks.0.gate_attn", "blocks.1.gate_attn"}
+    (gates,) = [f for f in health.findings if f.code == "weights.gate-zero"]  # one finding for every gate
+    assert gates.items == ["blocks.0.gate_attn", "blocks.1.gate_attn"]
+    assert gates.message.startswith("2 tensors are exactly 0")
 
 
 def test_nan_in_one_weight_is_reported_by_name(tmp_path):
@@ -111,9 +112,9 @@ def test_nan_in_one_weight_is_reported_by_name(tmp_path):
     torch.save({"epoch": 0, "global_step": 1, "model_state_dict": model.state_dict(),
                 "optimizer_state_dict": state, "best_loss": float("inf")}, path)
     report = analyze_checkpoint(read_checkpoint(path))
-    errors = {f.where: f for f in report.findings if f.code == "weights.non-finite"}
-    assert set(errors) == {"blocks.1.mlp.fc1.weight", "out_proj.bias"}
-    assert "1 NaN and 0 Inf" in errors["blocks.1.mlp.fc1.weight"].message
+    (error,) = [f for f in report.findings if f.code == "weights.non-finite"]
+    assert error.items == ["blocks.1.mlp.fc1.weight (1 NaN, 0 Inf)", "out_proj.bias (0 NaN, 1 Inf)"]
+    assert error.where == "blocks.1.mlp.fc1.weight" and error.severity == "error"
     stats = {s.name: s for s in report.weight_health.tensors}
     assert stats["blocks.1.mlp.fc1.weight"].nan_count == 1
     assert stats["out_proj.bias"].inf_count == 1

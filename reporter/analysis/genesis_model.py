@@ -63,7 +63,7 @@ def choose_for_config(config: LoadedConfig, option_version: str | None = None) -
     if extension:
         keys = ", ".join(f"`model.{k}`" for k in extension)
         choice.findings.append(Finding(
-            severity=Severity.warning, code="config.not-loadable-by-genesis", where="model",
+            severity=Severity.error, code="config.not-loadable-by-genesis", where="model",
             message=f"{keys} {'is a genesis-report key' if len(extension) == 1 else 'are genesis-report keys'}: "
                     "GENESIS's load_config_from_file raises TypeError on unknown keys, so GENESIS cannot load "
                     "this YAML as it is; pass --genesis-version instead to keep the YAML loadable"))

@@ -198,34 +198,51 @@ METADATA_BUFFERS = frozenset({"affine_offset", "affine_scale", "label_offset", "
 
 
 def _findings(stats: list[TensorStats]) -> list[Finding]:
-    findings = []
+    """One finding per kind of problem, listing every tensor it covers (16 zero biases are one finding)."""
+    kinds: dict[str, list[str]] = {"weights.non-finite": [], "weights.gate-zero": [], "weights.all-zero": [],
+                                   "weights.extreme-norm": []}
     for s in stats:
         if s.nan_count or s.inf_count:
-            findings.append(Finding(severity=Severity.error, code="weights.non-finite", where=s.name,
-                                    message=f"{s.name} holds {s.nan_count} NaN and {s.inf_count} Inf values"))
+            kinds["weights.non-finite"].append(f"{s.name} ({s.nan_count} NaN, {s.inf_count} Inf)")
         leaf = s.name.rsplit(".", 1)[-1]
         if leaf in METADATA_BUFFERS:
             continue
         floating = s.dtype.startswith(("float", "bfloat"))
         all_zero = floating and s.numel > 0 and s.zero_fraction == 1.0
         if all_zero and leaf.startswith("gate"):
-            branch = leaf.removeprefix("gate_") or "gated"
-            findings.append(Finding(
-                severity=Severity.warning, code="weights.gate-zero", where=s.name,
-                message=(f"{s.name} is exactly 0: the {branch} branch of {_module_of(s.name)} never "
-                         "contributes (zero-initialised gate never trained)")))
+            kinds["weights.gate-zero"].append(s.name)
         elif all_zero and s.numel > 1:
-            findings.append(Finding(severity=Severity.warning, code="weights.all-zero", where=s.name,
-                                    message=f"{s.name} is all zeros ({s.numel} values)"))
+            kinds["weights.all-zero"].append(f"{s.name} ({s.numel} values)")
         if s.l2 is not None and s.numel and floating:
             rms = s.l2 / math.sqrt(s.numel)
             peak = max(abs(s.min or 0.0), abs(s.max or 0.0))
             if rms > EXTREME_RMS or peak > EXTREME_ABS:
-                findings.append(Finding(
-                    severity=Severity.warning, code="weights.extreme-norm", where=s.name,
-                    message=(f"{s.name} has RMS {rms:.4g} and max |value| {peak:.4g} (thresholds: RMS "
-                             f"{EXTREME_RMS:g}, |value| {EXTREME_ABS:g})")))
+                kinds["weights.extreme-norm"].append(f"{s.name} (RMS {rms:.4g}, max |value| {peak:.4g})")
+    texts = {
+        "weights.non-finite": (Severity.error, "{n} {hold} NaN or Inf values"),
+        "weights.gate-zero": (Severity.warning, "{n} {are} exactly 0: zero-initialised gates never trained, so "
+                              "their branches never contribute"),
+        "weights.all-zero": (Severity.warning, "{n} {are} all zeros"),
+        "weights.extreme-norm": (Severity.warning, f"{{n}} {{hold}} extreme values (thresholds: RMS "
+                                 f"{EXTREME_RMS:g}, |value| {EXTREME_ABS:g})"),
+    }
+    findings = []
+    for code, items in kinds.items():
+        if not items:
+            continue
+        severity, text = texts[code]
+        many = len(items) > 1
+        words = {"n": f"{len(items)} tensor{'s' if many else ''}", "are": "are" if many else "is",
+                 "hold": "hold" if many else "holds"}
+        findings.append(Finding(severity=severity, code=code, where=items[0].split(" ")[0], items=items,
+                                message=text.format(**words) + ": " + _listing(items)))
     return findings
+
+
+def _listing(items: list[str], shown: int = 8) -> str:
+    """The first names in full; the report's JSON keeps every one in `items`."""
+    head = ", ".join(items[:shown])
+    return head + (f" and {len(items) - shown} more" if len(items) > shown else "")
 
 
 def weight_health(state_dict: Mapping[str, TensorRef], progress: Progress | None = None,

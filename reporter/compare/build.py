@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reporter.analysis.meta import describe_input
-from reporter.compare.facts import config_values, key_facts
+from reporter.compare.facts import WEIGHT_HEALTH_CODES, config_values, key_facts, report_status
 from reporter.compare.model import CompareColumn, CompareRow, CompareTable, Comparison
 from reporter.errors import InputError
 from reporter.report.base import Chart, Series
@@ -149,6 +149,7 @@ def build_comparison(reports: list[Report], kinds: list[str], paths: list[str], 
         _group_table("params-by-module", "Parameters by top-level module", [f["params_by_module"] for f in facts]),
         _cost_table(facts),
         _checkpoint_table(facts),
+        _findings_table(reports, facts),
     ]
     tables = [t for t in tables if t.rows or t.id == "config"]
     return Comparison(meta=meta, title="Comparison of " + ", ".join(labels), columns=columns, tables=tables,
@@ -216,6 +217,17 @@ def _checkpoint_table(facts: list[dict[str, Any]]) -> CompareTable:
     rows = [_row(labels.get(n, n), [f["checkpoint"].get(n) for f in facts], "loss" if n == "best_loss" else "")
             for n in names]
     return CompareTable(id="checkpoint", title="Checkpoint", rows=rows)
+
+
+def _findings_table(reports: list[Report], facts: list[dict[str, Any]]) -> CompareTable:
+    """What is wrong with each input: its status, findings by severity, weight health (tensor counts)."""
+    rows = [_row("Status", [report_status(r, f)["status"] for r, f in zip(reports, facts, strict=True)])]
+    rows += [_row(f"{sev.capitalize()} findings", [f["findings"][sev] for f in facts], "count")
+             for sev in ("security", "error", "warning", "info")]
+    rows += [_row(label.capitalize(), [f["weight_health"].get(code, 0) for f in facts], "count")
+             for code, label in WEIGHT_HEALTH_CODES.items()
+             if any(f["weight_health"].get(code) for f in facts)]
+    return CompareTable(id="findings", title="Findings and weight health", rows=rows)
 
 
 def _charts(labels: list[str], facts: list[dict[str, Any]]) -> list[Chart]:

@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
     from reporter.target_options import add_target_arguments
 
     add_target_arguments(parser)  # the same target for every analysed input
+    parser.add_argument("--no-memory", action="store_true", help="skip the traced memory and FLOPs analysis")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
 
@@ -34,7 +35,8 @@ def run_compare(args: argparse.Namespace) -> int:
             or args.gpu_memory):
         from reporter.compare.options import make_options
 
-        options = make_options(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory)
+        options = make_options(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory,
+                               memory=not args.no_memory)
     comparison = compare_reports(args.inputs, options)
     rendered = [(path, render_comparison(comparison, fmt, stem=Path(path).stem, embed_images=args.embed_images))
                 for path, fmt in outputs]

@@ -44,6 +44,13 @@ def config_values(report: Report) -> dict[str, Any]:
     return values
 
 
+#: Weight-health findings a comparison counts tensors of (reporter.checkpoint.weights).
+WEIGHT_HEALTH_CODES = {"weights.non-finite": "tensors with NaN/Inf", "weights.all-zero": "all-zero tensors",
+                       "weights.gate-zero": "never-trained gates (exactly 0)",
+                       "weights.extreme-norm": "tensors with extreme values",
+                       "optimizer.non-finite": "optimizer states with NaN/Inf"}
+
+
 def key_facts(report: Report) -> dict[str, Any]:
     """A flat summary of one report: what comparisons, indexes and gates look at."""
     summary, parameters = report.summary, report.parameters
@@ -70,7 +77,27 @@ def key_facts(report: Report) -> dict[str, Any]:
                      for sev in ("security", "error", "warning", "info")},
         "non_finite": any(_is_non_finite_finding(f.code) for f in report.findings)
         or (isinstance(best_loss, float) and math.isnan(best_loss)),
+        "weight_health": {code: len(f.items) or 1 for f in report.findings
+                          if (code := f.code) in WEIGHT_HEALTH_CODES},
     }
+
+
+def report_status(report: Any, facts: dict[str, Any]) -> dict[str, str]:
+    """The worst thing about a report (a task row, a compare column), in the order a researcher acts on it."""
+    def first(severity: str, codes: tuple[str, ...] = ()) -> Any:
+        return next((f for f in report.findings if f.severity == severity
+                     and (not codes or f.code.endswith(codes))), None)
+
+    if (found := first("security")) is not None:
+        return {"status": "unsafe", "status_detail": found.message}
+    if facts["non_finite"]:
+        found = next((f for f in report.findings if "non-finite" in f.code or "nan" in f.code), None)
+        return {"status": "non-finite", "status_detail": found.message if found else "best loss is NaN"}
+    if (found := first("error")) is not None:
+        return {"status": "errors", "status_detail": found.message}
+    if (found := first("warning")) is not None:
+        return {"status": "warnings", "status_detail": found.message}
+    return {"status": "ok", "status_detail": ""}
 
 
 def _is_non_finite_finding(code: str) -> bool:

@@ -152,7 +152,8 @@ def _unknown_key_finding(section: str | None, key: str, raw: Mapping[str, Any]) 
     home = [s for s in schema.SECTION_NAMES if s != section and key in schema.section_fields(s)]
     if section and key in schema.TOP_LEVEL:
         home.append("top level")
-    message = f"unknown key `{where}`: GENESIS's loader rejects it (TypeError); ignored here"
+    message = (f"unknown key `{where}`: GENESIS's loader raises TypeError on it, so GENESIS cannot load this "
+               "YAML; the report ignores the key")
     if home:
         message += f"; `{key}` is a field of {', '.join(home)}"
         current = raw.get(home[0]) if home[0] in schema.SECTION_NAMES else None
@@ -162,8 +163,14 @@ def _unknown_key_finding(section: str | None, key: str, raw: Mapping[str, Any]) 
         known = list(schema.section_fields(section)) if section else [*schema.TOP_LEVEL, *schema.SECTION_NAMES]
         close = difflib.get_close_matches(key, known, n=1)
         if close:
-            message += f" (did you mean `{close[0]}`?)"
-    return _finding(Severity.warning, "config.unknown-key", message, where)
+            values = raw.get(section) if section else raw
+            stated = isinstance(values, Mapping) and close[0] in values
+            message += f" (did you mean `{close[0]}`?"
+            if section and not stated:
+                default = schema.section_fields(section)[close[0]].default
+                message += f" The report uses GENESIS's default `{section}.{close[0]}` = {default!r} instead."
+            message += ")"
+    return _finding(Severity.error, "config.unknown-key", message, where)
 
 
 def _coerce(value: Any, spec: FieldSpec, key_path: str, path: str | None, findings: list[Finding]) -> Any:

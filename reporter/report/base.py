@@ -34,6 +34,7 @@ class Finding(ReportModel):
     code: str = Field(description="Stable machine-readable identifier, e.g. 'config.unknown-key'")
     message: str
     where: str | None = Field(default=None, description="File, key path or tensor name it refers to")
+    items: list[str] = Field(default_factory=list, description="Every tensor or key a grouped finding covers")
 
 
 class Series(ReportModel):

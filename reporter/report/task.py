@@ -17,6 +17,7 @@ class CheckpointEntry(ReportModel):
     global_step: int | None = None
     size_bytes: int
     reported: bool = Field(description="True for the checkpoint this report describes")
+    problem: str | None = Field(default=None, description="Why the file could not be read, when it could not")
 
 
 class TaskSection(ReportModel):
@@ -25,6 +26,8 @@ class TaskSection(ReportModel):
     config: str | None = Field(description="config.yaml relative to the task folder, when present")
     checkpoints: list[CheckpointEntry]
     reported_from: str = Field(description="The file the model report was made from")
+    unreadable: list[str] = Field(default_factory=list, description="Checkpoints that could not be read (the "
+                                  "report falls back to the newest readable one)")
     training_log: str | None
     loss_epochs: list[int] = Field(default_factory=list, description="1-based epochs as the trainer prints them")
     train_loss: list[float | None] = Field(default_factory=list)

@@ -40,6 +40,15 @@ class TaskFolder:
     def reports_dir(self) -> Path:
         return self.root / "reports"
 
+    def report_candidates(self) -> list[CheckpointFile]:
+        """Checkpoints in the order a report tries them: best (newest first), then epochs newest first, then
+        the rest. A trainer may be rewriting `*_best.pt` while CI reads it: the next one is then used."""
+        def order(c: CheckpointFile) -> tuple:
+            rank = 0 if c.kind == "best" else 1 if c.epoch is not None else 2
+            return (rank, -(c.epoch or 0), c.kind == "epoch", -c.path.stat().st_mtime_ns, c.path.name)
+
+        return sorted(self.checkpoints, key=order)
+
     def best_checkpoint(self) -> CheckpointFile | None:
         """`*_best.pt` when present, else the latest epoch file, else any checkpoint."""
         best = [c for c in self.checkpoints if c.kind == "best"]

@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from reporter.compare.facts import key_facts
+from reporter.compare.facts import key_facts, report_status
 from reporter.errors import InputError, ReportError
 from reporter.tasks.folder import find_tasks
 from reporter.tasks.model import IndexRow, TaskIndex
@@ -47,11 +47,14 @@ def index_one(task_dir: str, options: Any, index_dir: str | None, write_reports:
                         (losses[0] if losses else None),
                         epochs=_epochs(facts, task.task), peak_memory_bytes=_int(facts["peak_memory_bytes"]),
                         batch_size=facts["batch_size"], findings=len(task.report.findings),
-                        security_findings=facts["findings"]["security"])
+                        findings_by_severity=facts["findings"], security_findings=facts["findings"]["security"],
+                        unreadable=list(task.task.unreadable), **report_status(task.report, facts))
     except ReportError as exc:
-        return IndexRow(name=name, path=task_dir, report_link=None, error=str(exc.problem))
+        return IndexRow(name=name, path=task_dir, report_link=None, error=str(exc.problem), status="failed",
+                        status_detail=str(exc.problem))
     except Exception as exc:  # one broken task is a row with its error, never a failed index
-        return IndexRow(name=name, path=task_dir, report_link=None, error=f"{type(exc).__name__}: {exc}")
+        return IndexRow(name=name, path=task_dir, report_link=None, error=f"{type(exc).__name__}: {exc}",
+                        status="failed", status_detail=f"{type(exc).__name__}: {exc}")
 
 
 def _int(value: Any) -> int | None:
@@ -96,7 +99,8 @@ def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str
                     rows[task] = future.result()
                 except Exception as exc:  # a worker that died (e.g. out of memory)
                     rows[task] = IndexRow(name=Path(task).name, path=task, report_link=None,
-                                          error=f"worker failed: {type(exc).__name__}: {exc}")
+                                          error=f"worker failed: {type(exc).__name__}: {exc}", status="failed",
+                                          status_detail=f"worker failed: {type(exc).__name__}")
                 if progress:
                     progress(i, len(tasks), rows[task])
     return TaskIndex(meta=build_meta([], options.as_meta() if hasattr(options, "as_meta") else {}),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from reporter.report.base import ReportModel
@@ -34,7 +36,13 @@ class IndexRow(ReportModel):
     peak_memory_bytes: int | None = None
     batch_size: int | None = None
     findings: int | None = None
+    findings_by_severity: dict[str, int] = Field(default_factory=dict)
     security_findings: int | None = Field(default=None, description="Findings of severity security (unsafe files)")
+    status: Literal["failed", "unsafe", "non-finite", "errors", "warnings", "ok"] = Field(
+        default="ok", description="the worst thing about the task: no report, an unsafe file, NaN/Inf values, "
+        "an error finding, a warning; ok only when none")
+    status_detail: str = Field(default="", description="what the status is about, e.g. the first NaN tensor")
+    unreadable: list[str] = Field(default_factory=list, description="checkpoints that could not be read")
     error: str | None = Field(default=None, description="Why this task has no report")
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from reporter.compare.facts import checkpoint_facts, checkpoint_report_or_none
 from reporter.errors import InputError, ReportError
 from reporter.render import Rendered, render
-from reporter.report.base import Chart, Finding, Series
-from reporter.tasks.folder import CheckpointFile, TaskFolder, scan_task
+from reporter.report.base import Chart, Finding, Series, Severity
+from reporter.tasks.folder import TaskFolder, scan_task
 from reporter.tasks.log import LossHistory, read_training_log
 from reporter.tasks.model import CheckpointEntry, TaskReport, TaskSection
 
@@ -19,24 +19,44 @@ DEFAULT_FORMATS = ("html", "md", "json")
 
 
 def task_report(path: str | Path, options: Any) -> TaskReport:
-    """Report on the task's best checkpoint (or its config.yaml when no checkpoint can be read)."""
+    """Report on the task's best checkpoint; when it cannot be read (a trainer rewriting it while CI reads),
+    on the newest readable checkpoint; when none can, on its config.yaml. Unreadable files are named."""
     folder = scan_task(path)
-    config = str(folder.config) if folder.config else None
-    best = folder.best_checkpoint()
+    config = _usable_config(folder)
     notes: list[str] = []
+    if folder.config is not None and config is None:
+        notes.append(f"{_rel(folder.config, folder.root)} cannot be read; the checkpoint's embedded config is used")
+    problems: dict[str, str] = {}
     report = None
     reported_from = None
-    if best is not None:
-        report = checkpoint_report_or_none(str(best.path), options, config_path=config)
-        reported_from = str(best.path)
+    for candidate in folder.report_candidates():
+        try:
+            report = checkpoint_report_or_none(str(candidate.path), options, config_path=config)
+        except ReportError as exc:
+            if exc.exit_status != 2:
+                raise
+            problems[str(candidate.path)] = exc.problem
+            continue
+        reported_from = str(candidate.path)
+        break
     if report is None:
         if config is None:
-            raise InputError("task folder has neither a checkpoint nor a config.yaml", folder.root)
+            why = "; ".join(f"{Path(p).name}: {problem}" for p, problem in problems.items())
+            raise InputError("no readable checkpoint and no usable config.yaml" + (f" ({why})" if why else ""),
+                             folder.root)
         from reporter.pipeline import config_report
 
         report = config_report(config, options)
         reported_from = config
-    entries = _checkpoint_entries(folder, best, report, reported_from, options, notes)
+    for broken, problem in problems.items():
+        report.findings.insert(0, Finding(
+            severity=Severity.error, code="task.checkpoint-unreadable", where=_rel(Path(broken), folder.root),
+            message=f"{_rel(Path(broken), folder.root)} cannot be read ({problem}); this report describes "
+                    f"{_rel(Path(reported_from), folder.root)} instead"))
+    entries = _checkpoint_entries(folder, report, reported_from, problems, notes)
+    from reporter.pipeline import ranked
+
+    report.findings = ranked(report.findings)  # the listed checkpoints' security findings join the ranking
     history, log_path = _history(folder, notes)
     section = TaskSection(
         name=folder.name,
@@ -44,6 +64,7 @@ def task_report(path: str | Path, options: Any) -> TaskReport:
         config=_rel(folder.config, folder.root) if folder.config else None,
         checkpoints=entries,
         reported_from=_rel(Path(reported_from), folder.root),
+        unreadable=[_rel(Path(p), folder.root) for p in problems],
         training_log=_rel(log_path, folder.root) if log_path else None,
         loss_epochs=history.epochs,
         train_loss=history.train_loss,
@@ -61,20 +82,37 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _checkpoint_entries(folder: TaskFolder, best: CheckpointFile | None, report: Any, reported_from: str | None,
-                        options: Any, notes: list[str]) -> list[CheckpointEntry]:
+def _usable_config(folder: TaskFolder) -> str | None:
+    """config.yaml when it can be read; a broken one must not hide the checkpoints (its error is raised by the
+    config report when nothing else can be reported)."""
+    if folder.config is None:
+        return None
+    from reporter.config.loader import load_config
+
+    try:
+        load_config(folder.config)
+    except InputError:
+        return None if folder.checkpoints else str(folder.config)
+    return str(folder.config)
+
+
+def _checkpoint_entries(folder: TaskFolder, report: Any, reported_from: str | None, problems: dict[str, str],
+                        notes: list[str]) -> list[CheckpointEntry]:
     """Every checkpoint with epoch, best loss and size; the training state is read where the build can."""
     entries = []
     for ckpt in folder.checkpoints:
         is_reported = reported_from == str(ckpt.path)
         facts: dict[str, Any] = {}
+        problem = problems.get(str(ckpt.path))
         if is_reported:
             facts = checkpoint_facts(report)
+        elif problem is not None:
+            security = []
         else:
             try:
                 facts, security = _light_checkpoint_facts(ckpt.path)
             except ReportError as exc:
-                notes.append(f"{ckpt.path.name}: not read ({exc.problem})")
+                problem = exc.problem
                 facts, security = {}, []
             report.findings.extend(
                 Finding(severity=f.severity, code=f.code, message=f.message, where=f"{ckpt.path.name}: {f.where}")
@@ -84,7 +122,7 @@ def _checkpoint_entries(folder: TaskFolder, best: CheckpointFile | None, report:
         entries.append(CheckpointEntry(file=_rel(ckpt.path, folder.root), kind=ckpt.kind, epoch=epoch,
                                        best_loss=float(loss) if loss is not None else None,
                                        global_step=facts.get("global_step"), size_bytes=ckpt.size_bytes,
-                                       reported=is_reported))
+                                       reported=is_reported, problem=problem))
     return entries
 
 
