@@ -118,6 +118,7 @@ class ModuleRollup(ReportModel):
 
 
 class WeightHealth(ReportModel):
+    method: str = Field(default="", description="how the statistics were computed, in the same words everywhere")
     tensors: list[TensorStats]
     modules: list[ModuleRollup]
     histograms: list[Chart] = Field(default_factory=list)
