@@ -26,7 +26,7 @@ def test_every_architecture_has_a_shipped_config():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_config_report(name, tmp_path):
     out = tmp_path / "x.json"
-    result = run_main("--config", str(CONFIGS / name), "-o", str(out), "-q", "--batch-size", "8")
+    result = run_main("--config", str(CONFIGS / name), "-o", str(out), "-q", "--batch-size", "8", "--target", "cpu")
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     jsonschema.validate(report, SCHEMA)
@@ -35,7 +35,8 @@ def test_shipped_config_report(name, tmp_path):
     assert sum(g["parameters"] for g in report["parameters"]["by_top_level"]) == total
     assert report["flow"]["total_params"] == total
     memory = report["memory"]
-    exact = {r["label"]: r["bytes"] for r in memory["fp32"]["rows"] if r["exact"]}
-    assert exact["Parameters"] == total * 4
+    assert memory["training_precision"] == "fp32"  # a CPU target trains fp32, as GENESIS does there
+    exact = {r["key"]: r["fp32"] for r in memory["table"] if r["figure"] == "exact"}
+    assert exact["parameters"] == total * 4
     assert memory["fp32"]["peak_bytes"] >= sum(exact.values())
     assert report["memory"]["flops"]["training_flops"] > report["memory"]["flops"]["forward_flops"] > 0

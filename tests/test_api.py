@@ -21,8 +21,8 @@ def test_report_from_config_renders_every_format(tmp_path):
     assert "data:image/svg+xml;base64," in md  # a single self-contained string by default
     assert api.render_report(report, "html").startswith("<!DOCTYPE html>")
     written = api.write_report(report, tmp_path / "model.md")
-    # two parameter charts and two memory charts (by category, batch sweep)
-    assert written.read_text().count("](model_files/") == 4 and (tmp_path / "model_files").is_dir()
+    # two parameter charts and three memory charts (by category for fp16 and fp32, batch sweep)
+    assert written.read_text().count("](model_files/") == 5 and (tmp_path / "model_files").is_dir()
     with pytest.raises(api.InputError):
         api.render_report(report, "pdf")
     with pytest.raises(TypeError):

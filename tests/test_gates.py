@@ -70,7 +70,8 @@ def test_fail_on_finding_codes_and_severities(tmp_path):
     cfg = default_config()
     cfg["model"]["hiden"] = 32  # typo: an unknown key GENESIS would reject
     path = write_yaml(tmp_path / "typo.yaml", cfg)
-    assert run_cli("--config", str(path), "--fail-on", "nan,unsafe,error", "-q").returncode == 0
+    assert run_cli("--config", str(path), "--fail-on", "nan,unsafe", "-q").returncode == 0
+    assert run_cli("--config", str(path), "--fail-on", "error", "-q").returncode == 1  # GENESIS rejects the key
     failed = run_cli("--config", str(path), "--fail-on", "config.unknown-key", "-q")
     assert failed.returncode == 1 and "gate failed: config.unknown-key: 1 finding(s)" in failed.stderr
     assert run_cli("--config", str(path), "--fail-on", "warning", "-q").returncode == 1

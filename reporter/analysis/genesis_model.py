@@ -117,11 +117,10 @@ def _other_versions(architecture: str, model_cfg: dict[str, Any], chosen: Genesi
         return []
     others = [f"{name} {counts[name]:,}" for name in VERSIONS[architecture]
               if name != chosen.name and counts[name] is not None]
-    differing = any(counts[name] != counts[chosen.name] for name in counts if counts[name] is not None)
     reason = {"assumed": "assumed, since a config does not say", "config": "named in the config",
               "option": "chosen with --genesis-version"}[basis]
     return [Finding(
-        severity=Severity.info if basis != "assumed" or not differing else Severity.warning,
+        severity=Severity.info,  # the summary says "assumed" beside the version; a warning would fire on every config
         code="config.genesis-version", where="model",
         message=f"this config means {counts[chosen.name]:,} parameters in {chosen.code} ({reason}); the same "
                 "YAML in the other IceCube-era GENESIS versions: " + ", ".join(others)

@@ -173,8 +173,8 @@ def _line(plt, chart: Chart):
         _value_axis(ax.yaxis, chart.unit, top * 1.08 or 1)
     ax.set_xlim(left=0)
     ax.set_xlabel(chart.x_label)
-    ax.set_ylabel(chart.y_label + (f" ({'log scale, ' if chart.log_y else ''}bytes)" if chart.unit == "bytes"
-                                   else ""))
+    unit_words = [w for w in ("log scale" if chart.log_y else "", "bytes" if chart.unit == "bytes" else "") if w]
+    ax.set_ylabel(chart.y_label + (f" ({', '.join(unit_words)})" if unit_words else ""))
     ax.grid(alpha=0.3)
     if len(chart.series) > 1 or chart.threshold is not None:  # below the plot: never over a line
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.2), frameon=False, fontsize=8)
