@@ -102,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except ReportError as exc:
-        print(f"genesis-report: error: {exc}", file=sys.stderr)
+        from reporter.render.escape import visible
+
+        print(f"genesis-report: error: {visible(exc)}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("genesis-report: interrupted", file=sys.stderr)
@@ -110,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for users unless asked
         if args.debug:
             raise
-        print(f"genesis-report: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+        from reporter.render.escape import visible
+
+        print(f"genesis-report: internal error: {type(exc).__name__}: {visible(exc)} (rerun with --debug for details)",
               file=sys.stderr)
         return EXIT_INTERNAL
 
@@ -185,8 +189,10 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         fmt = args.format if (args.format and not outputs) else "terminal"
         sys.stdout.write(render(report, fmt, verbose=args.verbose).text)
+    from reporter.render.escape import visible
+
     for path, _ in outputs:
-        print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+        print(f"wrote {visible(path)} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
     status = gates.conclude(report, gate_spec, args.summary_md, [path for path, _ in outputs])
     if any(f.severity == "security" for f in report.findings):
         print("genesis-report: security: the checkpoint asks to run code when loaded (nothing was run); "

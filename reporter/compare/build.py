@@ -163,7 +163,7 @@ def _config_table(reports: list[Report]) -> CompareTable:
     rows = [_row(k, [v.get(k) for v in per_report]) for k in keys]
     missing = sum(1 for r in reports if r.config is None)
     differing = [r for r in rows if r.differs]
-    notes = [f"{missing} input(s) carry no config." if missing else "",
+    notes = [(f"{missing} inputs carry no config." if missing > 1 else "1 input carries no config.") if missing else "",
              "" if differing else "The resolved configs are identical."]
     return CompareTable(id="config", title="Config differences", note=" ".join(n for n in notes if n),
                         rows=differing)

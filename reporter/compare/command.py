@@ -10,6 +10,7 @@ from pathlib import Path
 from reporter.compare.build import compare_reports
 from reporter.compare.render import render_comparison
 from reporter.output_options import add_output_arguments
+from reporter.render.escape import visible
 
 
 def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
@@ -42,5 +43,5 @@ def run_compare(args: argparse.Namespace) -> int:
         fmt = args.format if (args.format and not outputs) else "terminal"
         sys.stdout.write(render_comparison(comparison, fmt).text)
     for path, _ in outputs:
-        print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+        print(f"wrote {visible(path)} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
     return 0

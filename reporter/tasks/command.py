@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from reporter.render.escape import visible
 from reporter.tasks.index import build_index, print_progress
 from reporter.tasks.index_render import render_index
 
@@ -43,5 +44,5 @@ def run_index(args: argparse.Namespace) -> int:
     if not args.quiet:
         sys.stdout.write(render_index(index, "terminal").text)
     for path, _ in outputs:
-        print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+        print(f"wrote {visible(path)} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
     return 0
