@@ -191,7 +191,7 @@ def _group_table(table_id: str, title: str, groups: list[dict[str, int]]) -> Com
 
 def _cost_table(facts: list[dict[str, Any]]) -> CompareTable:
     rows = [
-        _row("Batch size", [f["batch_size"] for f in facts]),
+        _row("Batch size", [f["batch_size"] for f in facts], "count"),
         _row("Target", [f["target"] for f in facts]),
     ]
     if any(f["peak_memory_bytes"] is not None for f in facts):
@@ -207,8 +207,8 @@ def _checkpoint_table(facts: list[dict[str, Any]]) -> CompareTable:
         names.extend(n for n in f["checkpoint"] if n not in names)
     labels = {"epoch": "Epoch (0-based)", "epochs_completed": "Epochs completed", "global_step": "Global step",
               "best_loss": "Best loss", "suffix": "Suffix"}
-    rows = [_row(labels.get(n, n), [f["checkpoint"].get(n) for f in facts], "loss" if n == "best_loss" else "")
-            for n in names]
+    units = {"best_loss": "loss", "epoch": "count", "epochs_completed": "count", "global_step": "count"}
+    rows = [_row(labels.get(n, n), [f["checkpoint"].get(n) for f in facts], units.get(n, "")) for n in names]
     return CompareTable(id="checkpoint", title="Checkpoint", rows=rows)
 
 

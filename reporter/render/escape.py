@@ -103,17 +103,48 @@ def pad(value: Any, width: int, right: bool = False, cut: bool = True) -> Safe:
 
 def wrap(value: Any, width: int, indent: str = "") -> Safe:
     """Word-wrap text to ``width`` display columns; continuation lines start with ``indent``."""
+    return Safe(("\n" + indent).join(_fold_words(visible(value), width, width - display_width(indent))))
+
+
+def _fold_words(text: str, first: int, rest: int) -> list[str]:
+    """Split at spaces into lines of at most ``first`` (then ``rest``) columns; a longer word is cut."""
     lines: list[str] = []
     line = ""
-    for word in visible(value).split(" "):
+    limit = first
+    for word in text.split(" "):
         candidate = f"{line} {word}" if line else word
-        if line and display_width(candidate) > width:
-            lines.append(line)
-            line = word
-        else:
+        if display_width(candidate) <= limit:
             line = candidate
+            continue
+        if line:
+            lines.append(line)
+            limit = rest
+        while display_width(word) > limit:  # a word wider than the line: cut it
+            cut = fit(word, limit + 1)[:-1]
+            lines.append(cut)
+            word = word[len(cut):]
+            limit = rest
+        line = word
     lines.append(line)
-    return Safe(("\n" + indent).join(lines))
+    return lines
+
+
+TERMINAL_WIDTH = 100
+
+
+def fold(text: str, width: int = TERMINAL_WIDTH) -> str:
+    """Fold every line of a terminal document wider than ``width`` display columns at spaces; the
+    continuation lines are indented four columns deeper than the line they continue."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if display_width(line) <= width:
+            out.append(line)
+            continue
+        lead = len(line) - len(line.lstrip(" "))
+        indent = " " * min(lead + 4, width // 2)
+        body = _fold_words(line[lead:], width - lead, width - len(indent))
+        out += [" " * lead + body[0]] + [indent + part for part in body[1:]]
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- code spans in our own messages

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from reporter.render.charts import chart_to_svg, unique_ids
 from reporter.render.environment import environment
-from reporter.render.escape import Safe, md_text, url_path, visible
+from reporter.render.escape import Safe, fold, md_text, url_path, visible
 from reporter.render.flow_mermaid import flow_table_markdown, flow_to_mermaid
 from reporter.render.flow_svg import flow_to_svg
 from reporter.render.flow_text import flow_to_text
@@ -90,6 +90,6 @@ def _render_terminal(report: Report, verbose: bool) -> Rendered:
 
 
 def terminal_document(text: str) -> str:
-    """Last line of defence for terminal output: whatever a template or helper let through, no control
-    character but the line feed reaches the terminal."""
-    return visible(text, newlines=True)
+    """The finished terminal text: no control character but the line feed reaches the terminal (the
+    last line of defence behind the templates' escaping), and no line is wider than 100 columns."""
+    return fold(visible(text, newlines=True))
