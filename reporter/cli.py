@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reporter import __version__
-from reporter.errors import InputError, ReportError
+from reporter.errors import InputError, ReportError, no_such_file
 from reporter.output_options import add_output_arguments
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_SECURITY, EXIT_INTERNAL = 0, 1, 2, 3, 70
@@ -159,11 +159,15 @@ def _run(args: argparse.Namespace) -> int:
 
         target_from_name(args.target, args.gpu_memory)  # an unknown target is bad input: fail before work
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    from reporter.output import check_output_folder
+
+    for path, _ in outputs:
+        check_output_folder(path)  # a report that cannot be written fails before the analysis
     if args.task:
         from reporter.tasks.report import default_outputs, render_task, task_report
 
         if not Path(args.task).exists():
-            raise InputError("no such file or folder", args.task)
+            raise no_such_file(args.task, "file or folder")
         task = task_report(args.task, options)
         if not outputs:
             outputs = [(str(p), format_for_path(p)) for p in default_outputs(task)]

@@ -13,7 +13,7 @@ from typing import Any
 from reporter.analysis.meta import describe_input
 from reporter.compare.facts import config_values, key_facts
 from reporter.compare.model import CompareColumn, CompareRow, CompareTable, Comparison
-from reporter.errors import InputError
+from reporter.errors import InputError, no_such_file
 from reporter.report.base import Chart, Series
 from reporter.report.model import Report, ReportMeta, ToolInfo
 
@@ -46,7 +46,7 @@ def load_for_compare(path: str | Path, options: Any) -> tuple[Report, str]:
 
         return task_report(p, options).report, "task"
     if not p.exists():
-        raise InputError("no such file", path)
+        raise no_such_file(path)
     suffix = p.suffix.lower()
     if suffix == ".json":
         return load_report_json(p), "report"

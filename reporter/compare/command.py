@@ -25,10 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from reporter.output import write_rendered
+    from reporter.output import check_output_folder, write_rendered
     from reporter.render import format_for_path
 
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    for path, _ in outputs:
+        check_output_folder(path)
     options = None  # archived JSON reports alone need no analysis (and no torch import)
     if any(Path(p).suffix.lower() != ".json" for p in args.inputs) or args.batch_size or args.target:
         from reporter.compare.options import make_options

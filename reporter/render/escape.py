@@ -195,29 +195,36 @@ _AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])(:)(?=//)|(?<![a-z0-9])(www)(\.)")
 _LINE_START = re.compile(r"^(?:([-+=])(?=[ \t]|$|[-=]+[ \t]*$)|(\d{1,9})([.)])(?=[ \t]|$))")
 
 
-def _md_line(line: str) -> str:
-    """One line of user text, escaped so that it renders as itself wherever it stands in a line."""
-    stripped = line.lstrip(" \t")
-    indent = "&#32;" * (len(line) - len(stripped))  # leading blanks would make an indented code block
-    line = _MD_ESCAPE.sub(r"\\\1", _CONTROL.sub(_show, stripped))
+def _md_line(line: str, start: bool = True) -> str:
+    """One line of user text, escaped so that it renders as itself wherever it stands in a line; with
+    ``start`` it may also start a line (leading blanks and list or setext markers are neutralised)."""
+    indent = ""
+    if start:
+        stripped = line.lstrip(" \t")
+        indent = "&#32;" * (len(line) - len(stripped))  # leading blanks would make an indented code block
+        line = stripped
+    line = _MD_ESCAPE.sub(r"\\\1", _CONTROL.sub(_show, line))
     line = "".join(_MD_ENTITIES.get(ch, ch) for ch in line)
     line = _AUTOLINK.sub(lambda m: "\\:" if m.group(1) else m.group(2) + "\\.", line)
-    line = _LINE_START.sub(lambda m: f"\\{m.group(1)}" if m.group(1) else f"{m.group(2)}\\{m.group(3)}", line)
+    if start:
+        line = _LINE_START.sub(lambda m: f"\\{m.group(1)}" if m.group(1) else f"{m.group(2)}\\{m.group(3)}",
+                               line)
     return indent + line
 
 
-def md_text(value: Any, *, block: bool = False) -> Safe:
+def md_text(value: Any, *, block: bool = False, start: bool = True) -> Safe:
     """User text as GitHub Markdown that renders as exactly this text: no HTML, emphasis, link, image,
     heading, quote/alert, table cell break, math or autolink can come out of it.
 
     A line break in the text shows as ``\\n`` (it must not start a new block) unless ``block`` is set, for
     multi-line text placed at the start of a line: then each line is escaped so that it cannot open a
-    block, and the lines stay one paragraph's lines (blank lines separate paragraphs)."""
+    block, and the lines stay one paragraph's lines (blank lines separate paragraphs). ``start=False``
+    is for text that follows other text on its line (it cannot open a block there)."""
     if isinstance(value, (Safe, Markup)):
         return value
     text = str(value).replace("\r\n", "\n").replace("\r", "\n")
     if not block:
-        return Safe(_md_line(visible(text)))
+        return Safe(_md_line(visible(text), start))
     return Safe("\n".join(_md_line(line) for line in text.split("\n")))
 
 
@@ -241,8 +248,8 @@ def md_inline(message: Any, *, cell: bool = False) -> Safe:
     """One of our messages (code marked with backticks, user strings inside) as Markdown."""
     if isinstance(message, Safe):
         return message
-    return Safe("".join(md_code(part, cell=cell) if is_code else md_text(part)
-                        for is_code, part in code_spans(str(message))))
+    return Safe("".join(md_code(part, cell=cell) if is_code else md_text(part, start=i == 0)
+                        for i, (is_code, part) in enumerate(code_spans(str(message)))))
 
 
 # ---------------------------------------------------------------- HTML

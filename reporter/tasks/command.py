@@ -29,11 +29,13 @@ def add_index_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     from reporter.compare.options import make_options
-    from reporter.output import write_rendered
+    from reporter.output import check_output_folder, write_rendered
     from reporter.render import format_for_path
 
     paths = args.output or [str(Path(args.root) / "index.html")]
     outputs = [(path, format_for_path(path)) for path in paths]
+    for path, _ in outputs:
+        check_output_folder(path)
     index_dir = Path(paths[0]).parent
     options = make_options(batch_size=args.batch_size, target=args.target)
     index = build_index(args.root, options, jobs=args.jobs, index_dir=index_dir,
