@@ -222,9 +222,9 @@ def md_text(value: Any, *, block: bool = False, start: bool = True) -> Safe:
     is for text that follows other text on its line (it cannot open a block there)."""
     if isinstance(value, (Safe, Markup)):
         return value
-    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
     if not block:
-        return Safe(_md_line(visible(text), start))
+        return Safe(_md_line(visible(value), start))
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
     return Safe("\n".join(_md_line(line) for line in text.split("\n")))
 
 
