@@ -215,3 +215,16 @@ def test_index_links_cannot_carry_a_scheme(rendered):
         links[0].endswith("/reports/report.html")
     md_links = Elements(gfm(hostile["index"]["md"])).links()
     assert len(md_links) == 1 and md_links[0].endswith("/reports/report.md") and is_own_link(md_links[0])
+
+
+def test_chart_labels_are_plain_text_for_matplotlib():
+    """A histogram is titled with a tensor name from the checkpoint: '$…$' must not become mathtext
+    (a bad formula raised inside matplotlib), and control characters are shown visibly."""
+    from reporter.render.charts import chart_to_svg
+    from reporter.report.base import Chart, Series
+
+    title = "blocks.$\\frac$.weight \x1b[8m <b>"
+    chart = Chart(id="weights-x", title=title, kind="histogram", x=[0.0, 1.0, 2.0],
+                  series=[Series(name="count", values=[1.0, 2.0])], x_label="value", y_label="count")
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", chart_to_svg(chart))
+    assert "blocks.$\\frac$.weight \\x1b[8m &lt;b&gt;" in texts
