@@ -102,8 +102,9 @@ def pad(value: Any, width: int, right: bool = False, cut: bool = True) -> Safe:
 
 
 def wrap(value: Any, width: int, indent: str = "") -> Safe:
-    """Word-wrap text to ``width`` display columns; continuation lines start with ``indent``."""
-    return Safe(("\n" + indent).join(_fold_words(visible(value), width, width - display_width(indent))))
+    """Word-wrap text into lines of ``width`` display columns; continuation lines start with ``indent``
+    (the width of what precedes the first line, so that the text forms one column)."""
+    return Safe(("\n" + indent).join(_fold_words(visible(value), width, width)))
 
 
 def _fold_words(text: str, first: int, rest: int) -> list[str]:
