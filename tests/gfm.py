@@ -20,7 +20,7 @@ def gfm(markdown: str) -> str:
 
 
 class Elements(HTMLParser):
-    """Every start tag with its attributes, every comment, and the text outside <style>/<svg>/<script>."""
+    """Every start tag with its attributes, and the comments and text outside <style>/<svg>/<script>."""
 
     def __init__(self, document: str) -> None:
         super().__init__(convert_charrefs=True)
@@ -41,7 +41,8 @@ class Elements(HTMLParser):
             self._skip -= 1
 
     def handle_comment(self, data: str) -> None:
-        self.comments.append(data)
+        if not self._skip:  # matplotlib's SVG notes each text as a comment; those are drawn data
+            self.comments.append(data)
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
