@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reporter import __version__
-from reporter.errors import InputError, ReportError
+from reporter.errors import InputError, ReportError, no_such_file
 from reporter.output_options import add_output_arguments
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_SECURITY, EXIT_INTERNAL = 0, 1, 2, 3, 70
@@ -106,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except ReportError as exc:
-        print(f"genesis-report: error: {exc}", file=sys.stderr)
+        from reporter.render.escape import visible
+
+        print(f"genesis-report: error: {visible(exc)}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("genesis-report: interrupted", file=sys.stderr)
@@ -114,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for users unless asked
         if args.debug:
             raise
-        print(f"genesis-report: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+        from reporter.render.escape import visible
+
+        print(f"genesis-report: internal error: {type(exc).__name__}: {visible(exc)} (rerun with --debug for details)",
               file=sys.stderr)
         return EXIT_INTERNAL
 
@@ -159,11 +163,15 @@ def _run(args: argparse.Namespace) -> int:
                             amp_dtype=args.amp_dtype, memory=not args.no_memory,
                             genesis_version=args.genesis_version)
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    from reporter.output import check_output_folder
+
+    for path, _ in outputs:
+        check_output_folder(path)  # a report that cannot be written fails before the analysis
     if args.task:
         from reporter.tasks.report import default_outputs, render_task, task_report
 
         if not Path(args.task).exists():
-            raise InputError("no such file or folder", args.task)
+            raise no_such_file(args.task, "file or folder")
         task = task_report(args.task, options)
         if not outputs:
             outputs = [(str(p), format_for_path(p)) for p in default_outputs(task)]
@@ -189,8 +197,10 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         fmt = args.format if (args.format and not outputs) else "terminal"
         sys.stdout.write(render(report, fmt, verbose=args.verbose).text)
+    from reporter.render.escape import visible
+
     for path, _ in outputs:
-        print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+        print(f"wrote {visible(path)} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
     status = gates.conclude(report, gate_spec, args.summary_md, [path for path, _ in outputs])
     if any(f.severity == "security" for f in report.findings):
         print("genesis-report: security: the checkpoint asks to run code when loaded (nothing was run); "

@@ -26,5 +26,14 @@ class InputError(ReportError):
     exit_status = 2
 
 
+def no_such_file(path: str | Path, what: str = "file") -> InputError:
+    """The one wording for a path that does not exist: ``<path>: no such file`` (or folder)."""
+    return InputError(f"no such {what}", path)
+
+
+class NoExampleInputs(InputError):
+    """A --model-class model without ``example_inputs``: its traced sections are skipped, not refused."""
+
+
 class UnknownArchitectureError(InputError):
     """A config names an architecture the registry does not know."""

@@ -13,6 +13,8 @@ from typing import Any
 
 from reporter.compare.facts import key_facts
 from reporter.errors import InputError
+from reporter.render.environment import fmt_bytes, plural
+from reporter.render.escape import md_code, md_inline, md_text, visible
 from reporter.report.model import Report
 
 # --fail-on categories; any other token is matched against finding codes (exact, or a prefix ending in '.').
@@ -23,6 +25,7 @@ FAIL_ON_CATEGORIES = {
     "warning": "findings of severity warning or above",
 }
 _SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "security": 3}
+_SEVERITY_NOUN = {"security": ("security finding",), "info": ("info", "info")}  # "19 warnings", "3 info"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.I)
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1000, "KIB": 1024, "M": 1024**2, "MB": 1000**2, "MIB": 1024**2,
           "G": 1024**3, "GB": 1000**3, "GIB": 1024**3, "T": 1024**4, "TB": 1000**4, "TIB": 1024**4}
@@ -72,12 +75,12 @@ def evaluate_facts(facts: dict[str, Any], findings: list, gates: Gates) -> list[
             floor = {"unsafe": 3, "error": 2, "warning": 1}[token]
             hits = [f for f in findings if _SEVERITY_RANK[str(f.severity)] >= floor]
             if hits:
-                reasons.append(f"{token}: {len(hits)} finding(s): " + "; ".join(f"{f.code}" for f in hits[:5])
+                reasons.append(f"{token}: {plural(len(hits), 'finding')}: " + "; ".join(f"{f.code}" for f in hits[:5])
                                + (" …" if len(hits) > 5 else ""))
         else:
             hits = [f for f in findings if f.code == token or (token.endswith(".") and f.code.startswith(token))]
             if hits:
-                reasons.append(f"{token}: {len(hits)} finding(s): {hits[0].message}")
+                reasons.append(f"{token}: {plural(len(hits), 'finding')}: {hits[0].message}")
     if gates.max_params is not None and facts["total_parameters"] > gates.max_params:
         reasons.append(f"max-params: {facts['total_parameters']:,} parameters > limit {gates.max_params:,}")
     if gates.max_memory_bytes is not None:
@@ -87,32 +90,35 @@ def evaluate_facts(facts: dict[str, Any], findings: list, gates: Gates) -> list[
             reasons.append(f"max-memory: the report has no memory prediction ({where}), so the limit cannot be "
                            "checked")
         elif peak > gates.max_memory_bytes:
-            reasons.append(f"max-memory: predicted peak {_gib(peak)} ({int(peak):,} B) at {where} > limit "
-                           f"{_gib(gates.max_memory_bytes)} ({gates.max_memory_bytes:,} B)")
+            reasons.append(f"max-memory: predicted peak {_size(peak)} ({int(peak):,} B) at {where} > limit "
+                           f"{_size(gates.max_memory_bytes)} ({gates.max_memory_bytes:,} B)")
     return reasons
 
 
-def _gib(value: float) -> str:
-    return f"{value / 2**30:,.2f} GiB"
+def _size(value: float) -> str:
+    """Bytes in the unit the report's tables use (385.34 KiB, 3.97 TiB)."""
+    return fmt_bytes(value)
 
 
 def summary_markdown(report: Report, reasons: list[str], written: list[str], gates: Gates | None = None) -> str:
     """A compact block for `$GITHUB_STEP_SUMMARY`: verdict, headline numbers, reasons, files."""
     facts = key_facts(report)
     verdict = "❌ failed" if reasons else "✅ passed"
-    lines = [f"### genesis-report: {report.title} — {verdict if gates else 'report'}", ""]
+    lines = [f"### genesis-report: {md_text(report.title)} — {verdict if gates else 'report'}", ""]
     lines += ["| Parameters | Architecture | Batch size | Predicted peak memory | Best loss | Findings |",
               "|---:|---|---:|---:|---:|---|"]
     peak = facts["peak_memory_bytes"]
     best = facts["best_loss"]
-    counts = ", ".join(f"{n} {sev}" for sev, n in facts["findings"].items() if n) or "none"
-    lines.append(f"| {facts['total_parameters']:,} | {facts['model_class']} (`{facts['architecture']}`) | "
+    counts = ", ".join(plural(n, *_SEVERITY_NOUN.get(sev, (sev,)))
+                       for sev, n in facts["findings"].items() if n) or "none"
+    lines.append(f"| {facts['total_parameters']:,} | {md_text(facts['model_class'])} "
+                 f"({md_code(facts['architecture'], cell=True)}) | "
                  f"{facts['batch_size'] if facts['batch_size'] is not None else '—'} | "
-                 f"{_gib(peak) if peak is not None else '—'} | {best if best is not None else '—'} | {counts} |")
+                 f"{_size(peak) if peak is not None else '—'} | {best if best is not None else '—'} | {counts} |")
     if reasons:
-        lines += ["", "**Gate failures:**", *[f"- {r}" for r in reasons]]
+        lines += ["", "**Gate failures:**", *[f"- {md_inline(r)}" for r in reasons]]
     if written:
-        lines += ["", "Files: " + ", ".join(f"`{w}`" for w in written)]
+        lines += ["", "Files: " + ", ".join(md_code(w) for w in written)]
     return "\n".join(lines) + "\n\n"
 
 
@@ -151,7 +157,7 @@ def conclude(report: Report, gates: Gates, summary_md: str | None, written: list
 
     reasons = evaluate(report, gates) if gates else []
     for reason in reasons:
-        print(f"genesis-report: gate failed: {reason}", file=sys.stderr)
+        print(f"genesis-report: gate failed: {visible(reason)}", file=sys.stderr)
     if summary_md:
         append_summary(summary_md, summary_markdown(report, reasons, written, gates))
     return 1 if reasons else 0

@@ -6,9 +6,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reporter.errors import InputError
-from reporter.render import Rendered
+from reporter.errors import InputError, no_such_file
+
+if TYPE_CHECKING:
+    from reporter.render import Rendered
 
 
 def _umask() -> int:
@@ -17,12 +20,19 @@ def _umask() -> int:
     return mask
 
 
-def write_rendered(path: str | Path, rendered: Rendered) -> None:
-    """Write the document and its side files (e.g. `<stem>_files/*.svg`); replace old ones only on success."""
+def check_output_folder(path: str | Path) -> Path:
+    """The folder a report will be written to; a missing one is bad input, found before any analysis."""
     target = Path(path)
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
-        raise InputError("output folder does not exist", parent)
+        raise no_such_file(parent, "folder")
+    return parent
+
+
+def write_rendered(path: str | Path, rendered: Rendered) -> None:
+    """Write the document and its side files (e.g. `<stem>_files/*.svg`); replace old ones only on success."""
+    target = Path(path)
+    parent = check_output_folder(target)
     staged_dirs: list[tuple[Path, Path]] = []
     try:
         folders = sorted({Path(rel).parts[0] for rel in rendered.files if len(Path(rel).parts) > 1})

@@ -18,7 +18,7 @@ from reporter.analysis.normalization import analyse_normalization, normalization
 from reporter.analysis.parameters import analyse_parameters
 from reporter.analysis.summary import analyse_summary
 from reporter.config.loader import LoadedConfig, load_config
-from reporter.errors import InputError
+from reporter.errors import InputError, NoExampleInputs
 from reporter.report.base import Finding, Severity
 from reporter.report.model import Report
 
@@ -64,8 +64,8 @@ def build_from_config(config: LoadedConfig, model_class: str | None = None,
     model_cfg = resolve_model_config(config.model if model_values is None else model_values)
     try:
         spec = spec_from_model_class(model_class) if model_class else get_architecture(model_cfg["architecture"])
-    except InputError as exc:
-        raise type(exc)(exc.problem, exc.path or config.path) from None
+    except InputError as exc:  # the YAML is to blame for an unknown architecture, not for --model-class
+        raise type(exc)(exc.problem, exc.path or (None if model_class else config.path)) from None
     try:
         with torch.device("meta"):
             module = spec.build(model_cfg)
@@ -267,6 +267,9 @@ def _memory(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
         section = build_memory_section(built.spec, built.model_cfg, config.training, batch_size,
                                        choose_report_target(options, config.top.get("device")),
                                        options.sample_batch, amp_dtype=options.amp_dtype)
+    except NoExampleInputs as exc:
+        return None, [Finding(severity=Severity.warning, code="memory.untraceable",
+                              message=f"training-step memory not traced: {exc.problem}", where="memory")]
     except (FlowTraceError, NotImplementedError, RuntimeError, TypeError) as exc:
         return None, [Finding(severity=Severity.warning, code="memory.untraceable",
                               message=f"training-step memory not traced: {type(exc).__name__}: {exc}",

@@ -209,7 +209,7 @@ def _assert_one_line_error(path, fragment):
 
 
 def test_bad_files_give_one_line_input_errors(tmp_path):
-    _assert_one_line_error(tmp_path / "missing.pt", "does not exist")
+    _assert_one_line_error(tmp_path / "missing.pt", "no such file")
     (tmp_path / "empty.pt").write_bytes(b"")
     _assert_one_line_error(tmp_path / "empty.pt", "empty")
     _assert_one_line_error(tmp_path, "directory")

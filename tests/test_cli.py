@@ -53,7 +53,7 @@ def test_verbose_and_batch_size_options():
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--config", "missing.yaml"], "missing.yaml: file not found"),
+    (["--config", "missing.yaml"], "missing.yaml: no such file"),
     (["--config", "configs"], "is a directory"),
     ([], "nothing to report on"),
     (["--config", "configs/default.yaml", "-o", "out.pdf"], "cannot tell the output format"),

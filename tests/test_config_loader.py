@@ -78,7 +78,7 @@ def test_bad_configs_raise_one_line_input_errors(tmp_path, content, problem):
 
 
 def test_missing_file_and_directory(tmp_path):
-    with pytest.raises(InputError, match="file not found"):
+    with pytest.raises(InputError, match="no such file"):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(InputError, match="is a directory"):
         load_config(tmp_path)

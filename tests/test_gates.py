@@ -47,7 +47,11 @@ def test_gate_logic_on_facts():
     assert evaluate_facts(_facts(), [], nan) == []
     assert evaluate_facts(_facts(non_finite=True), [], nan) == ["nan: the checkpoint holds NaN or infinite values"]
     security = [Finding(severity=Severity.security, code="checkpoint.pickle-global", message="os.system")]
-    assert evaluate_facts(_facts(), security, Gates(fail_on=["unsafe"]))[0].startswith("unsafe: 1 finding(s)")
+    assert evaluate_facts(_facts(), security, Gates(fail_on=["unsafe"]))[0].startswith("unsafe: 1 finding: ")
+    assert evaluate_facts(_facts(), security * 2, Gates(fail_on=["unsafe"]))[0].startswith("unsafe: 2 findings: ")
+    # The same byte units as the report's tables: TiB, not thousands of GiB.
+    huge = evaluate_facts(_facts(peak_memory_bytes=4 * 2**40), [], limit)
+    assert huge[0].startswith("max-memory: predicted peak 4.00 TiB (4,398,046,511,104 B)")
     warning = [Finding(severity=Severity.warning, code="config.unknown-key", message="unknown key `foo`")]
     assert evaluate_facts(_facts(), warning, Gates(fail_on=["unsafe", "error"])) == []
     assert evaluate_facts(_facts(), warning, Gates(fail_on=["warning"])) != []
@@ -73,7 +77,7 @@ def test_fail_on_finding_codes_and_severities(tmp_path):
     assert run_cli("--config", str(path), "--fail-on", "nan,unsafe", "-q").returncode == 0
     assert run_cli("--config", str(path), "--fail-on", "error", "-q").returncode == 1  # GENESIS rejects the key
     failed = run_cli("--config", str(path), "--fail-on", "config.unknown-key", "-q")
-    assert failed.returncode == 1 and "gate failed: config.unknown-key: 1 finding(s)" in failed.stderr
+    assert failed.returncode == 1 and "gate failed: config.unknown-key: 1 finding: " in failed.stderr
     assert run_cli("--config", str(path), "--fail-on", "warning", "-q").returncode == 1
     assert run_cli("--config", "configs/default.yaml", "--fail-on", "warning", "--no-memory", "-q").returncode == 0
 
@@ -106,7 +110,7 @@ def test_summary_markdown_is_appended(tmp_path):
     run_cli("--config", "configs/default.yaml", "--max-params", "10", "--summary-md", str(summary), "-q")
     text = summary.read_text()
     assert text.startswith("# CI\n\n")
-    assert text.count("### genesis-report: icecube_diffusion_default") == 2
+    assert text.count("### genesis-report: icecube\\_diffusion\\_default") == 2  # Markdown-escaped
     assert "| 98,648 | PMTDit (`dit`) | 512 |" in text
     assert "— ✅ passed" not in text.split("###")[1]  # no gates given: a plain report block
-    assert "❌ failed" in text and "- max-params: 98,648 parameters > limit 10" in text
+    assert "❌ failed" in text and "- max-params: 98,648 parameters &gt; limit 10" in text

@@ -69,7 +69,7 @@ def test_workflow_steps_run(tmp_path):
     gates_step, index_step = results
     assert gates_step.returncode == 0, gates_step.stderr
     assert (tmp_path / "tasks" / "251012-1" / "reports" / "report.html").is_file()
-    assert "### genesis-report: icecube_diffusion_default" in summary.read_text()
+    assert "### genesis-report: icecube\\_diffusion\\_default" in summary.read_text()  # Markdown-escaped
     assert index_step.returncode == 0, index_step.stderr
     assert 'href="251012-1/reports/report.html"' in (tmp_path / "tasks" / "index.html").read_text()
     assert Path(tmp_path / "tasks" / "index.md").is_file()

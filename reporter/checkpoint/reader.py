@@ -35,7 +35,7 @@ from reporter.checkpoint.structure import (
 )
 from reporter.checkpoint.tensors import FileBytes, StorageRef, TensorRef
 from reporter.checkpoint.unpickler import GlobalRecord
-from reporter.errors import InputError
+from reporter.errors import InputError, no_such_file
 
 Progress = Callable[[str, float], None]
 TRAINER_KEYS = ("epoch", "global_step", "model_state_dict", "optimizer_state_dict", "best_loss")
@@ -190,7 +190,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _check_file(path: str) -> int:
     if not os.path.exists(path):
-        raise InputError("file does not exist", path)
+        raise no_such_file(path)
     if os.path.isdir(path):
         raise InputError("is a directory, not a checkpoint file", path)
     try:

@@ -13,7 +13,7 @@ from typing import Any
 from reporter.analysis.meta import describe_input
 from reporter.compare.facts import WEIGHT_HEALTH_CODES, config_values, key_facts, report_status
 from reporter.compare.model import CompareColumn, CompareRow, CompareTable, Comparison
-from reporter.errors import InputError
+from reporter.errors import InputError, no_such_file
 from reporter.report.base import Chart, Series
 from reporter.report.model import Report, ReportMeta, ToolInfo
 
@@ -52,7 +52,7 @@ def load_for_compare(path: str | Path, options: Any) -> tuple[Report, str]:
 
         return task_report(p, options).report, "task"
     if not p.exists():
-        raise InputError("no such file", path)
+        raise no_such_file(path)
     suffix = p.suffix.lower()
     if suffix == ".json":
         return load_report_json(p), "report"
@@ -170,7 +170,7 @@ def _config_table(reports: list[Report]) -> CompareTable:
     rows = [_row(k, [v.get(k) for v in per_report]) for k in keys]
     missing = sum(1 for r in reports if r.config is None)
     differing = [r for r in rows if r.differs]
-    notes = [f"{missing} input(s) carry no config." if missing else "",
+    notes = [(f"{missing} inputs carry no config." if missing > 1 else "1 input carries no config.") if missing else "",
              "" if differing else "The resolved configs are identical."]
     return CompareTable(id="config", title="Config differences", note=" ".join(n for n in notes if n),
                         rows=differing)
@@ -198,7 +198,7 @@ def _group_table(table_id: str, title: str, groups: list[dict[str, int]]) -> Com
 
 def _cost_table(facts: list[dict[str, Any]]) -> CompareTable:
     rows = [
-        _row("Batch size", [f["batch_size"] for f in facts]),
+        _row("Batch size", [f["batch_size"] for f in facts], "count"),
         _row("Target", [f["target"] for f in facts]),
     ]
     if any(f["peak_memory_bytes"] is not None for f in facts):
@@ -214,8 +214,8 @@ def _checkpoint_table(facts: list[dict[str, Any]]) -> CompareTable:
         names.extend(n for n in f["checkpoint"] if n not in names)
     labels = {"epoch": "Epoch (0-based)", "epochs_completed": "Epochs completed", "global_step": "Global step",
               "best_loss": "Best loss", "suffix": "Suffix"}
-    rows = [_row(labels.get(n, n), [f["checkpoint"].get(n) for f in facts], "loss" if n == "best_loss" else "")
-            for n in names]
+    units = {"best_loss": "loss", "epoch": "count", "epochs_completed": "count", "global_step": "count"}
+    rows = [_row(labels.get(n, n), [f["checkpoint"].get(n) for f in facts], units.get(n, "")) for n in names]
     return CompareTable(id="checkpoint", title="Checkpoint", rows=rows)
 
 

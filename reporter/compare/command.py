@@ -10,6 +10,7 @@ from pathlib import Path
 from reporter.compare.build import compare_reports
 from reporter.compare.render import render_comparison
 from reporter.output_options import add_output_arguments
+from reporter.render.escape import visible
 
 
 def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
@@ -26,10 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from reporter.output import write_rendered
+    from reporter.output import check_output_folder, write_rendered
     from reporter.render import format_for_path
 
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    for path, _ in outputs:
+        check_output_folder(path)
     options = None  # archived JSON reports alone need no analysis (and no torch import)
     if (any(Path(p).suffix.lower() != ".json" for p in args.inputs) or args.batch_size or args.target
             or args.gpu_memory):
@@ -46,5 +49,5 @@ def run_compare(args: argparse.Namespace) -> int:
         fmt = args.format if (args.format and not outputs) else "terminal"
         sys.stdout.write(render_comparison(comparison, fmt).text)
     for path, _ in outputs:
-        print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+        print(f"wrote {visible(path)} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
     return 0

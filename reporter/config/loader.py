@@ -19,7 +19,7 @@ import yaml
 
 from reporter.config import schema
 from reporter.config.schema import FieldSpec
-from reporter.errors import InputError
+from reporter.errors import InputError, no_such_file
 from reporter.report.base import Finding, Severity
 
 _TRUE_STRINGS = {"true", "yes", "on", "1"}
@@ -57,7 +57,7 @@ def load_config(path: str | Path) -> LoadedConfig:
     """Read and resolve a GENESIS YAML file; raise InputError (one line) when it cannot be used."""
     p = Path(path)
     if not p.exists():
-        raise InputError("file not found", p)
+        raise no_such_file(p)
     if p.is_dir():
         raise InputError("is a directory, expected a YAML config file", p)
     try:

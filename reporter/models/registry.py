@@ -6,12 +6,13 @@ import importlib
 import inspect
 from collections.abc import Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from reporter.errors import InputError, UnknownArchitectureError
+from reporter.errors import InputError, NoExampleInputs, UnknownArchitectureError
 from reporter.models.builtin import BUILTIN_SPECS
 from reporter.models.spec import ArchitectureSpec, InputSemantics, NormalizationInfo
 
@@ -77,6 +78,19 @@ def build_model(model_cfg: Mapping[str, Any]) -> nn.Module:
     return get_architecture(str(name)).build(model_cfg or {})
 
 
+def _path_hint(exc: Exception) -> str:
+    """Why a package in the current folder is not found: the console script does not put the current
+    folder on the import path (``python -m`` does)."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return ""
+    top = exc.name.split(".")[0]
+    here = Path.cwd()
+    if (here / top).is_dir() or (here / f"{top}.py").is_file():  # here, yet not importable
+        return (f" ({top} is in the current folder, which is not on the import path; run with PYTHONPATH=. "
+                "or install the package)")
+    return ""
+
+
 def _import_class(target: str) -> type:
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
@@ -84,7 +98,7 @@ def _import_class(target: str) -> type:
     try:
         obj: Any = importlib.import_module(module_name)
     except Exception as exc:
-        raise InputError(f"--model-class: cannot import module {module_name!r}: {exc}") from exc
+        raise InputError(f"--model-class: cannot import module {module_name!r}: {exc}{_path_hint(exc)}") from exc
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise InputError(f"--model-class: module {module_name!r} has no attribute {attr!r}")
@@ -124,8 +138,8 @@ def spec_from_model_class(target: str) -> ArchitectureSpec:
     def example_inputs(model_cfg: Mapping[str, Any], batch_size: int) -> dict[str, torch.Tensor]:
         factory = getattr(cls, "example_inputs", None)
         if factory is None:
-            raise InputError(
-                f"--model-class {target}: {cls.__name__} has no example_inputs; add "
+            raise NoExampleInputs(
+                f"{cls.__name__} has no example_inputs; add "
                 "`@staticmethod def example_inputs(batch_size) -> dict[str, torch.Tensor]` returning the "
                 "forward arguments by name, to enable data-flow and memory analyses"
             )

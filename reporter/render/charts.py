@@ -12,6 +12,7 @@ import re
 from functools import cache, lru_cache
 
 from reporter.render.environment import fmt_bytes
+from reporter.render.escape import visible
 from reporter.report.base import Chart
 
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
@@ -52,7 +53,7 @@ def chart_to_svg(chart: Chart) -> str:
 
 @lru_cache(maxsize=64)
 def _drawn(chart_json: str) -> str:
-    chart = Chart.model_validate_json(chart_json)
+    chart = _as_plain_text(Chart.model_validate_json(chart_json))
     plt = _pyplot()
     drawer = {
         "bar": _bar,
@@ -67,6 +68,21 @@ def _drawn(chart_json: str) -> str:
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
     plt.close(fig)
     return _strip_preamble(buffer.getvalue())
+
+
+def _mpl_text(text: str) -> str:
+    """Text matplotlib draws as written: a '$' would start mathtext (and a bad formula, e.g. a tensor
+    named '$\\frac$', raises), control characters are shown visibly. SVG escaping is matplotlib's."""
+    return visible(text).replace("$", r"\$")
+
+
+def _as_plain_text(chart: Chart) -> Chart:
+    """The chart with every label (names may come from a checkpoint) made plain text for matplotlib."""
+    return chart.model_copy(update={
+        "title": _mpl_text(chart.title), "categories": [_mpl_text(c) for c in chart.categories],
+        "series": [s.model_copy(update={"name": _mpl_text(s.name)}) for s in chart.series],
+        "x_label": _mpl_text(chart.x_label), "y_label": _mpl_text(chart.y_label),
+        "threshold_label": _mpl_text(chart.threshold_label)})
 
 
 def _strip_preamble(svg: str) -> str:

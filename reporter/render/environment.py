@@ -1,7 +1,8 @@
 """The Jinja2 environment shared by every format: template location and display filters.
 
-Filters only *format* values the analyses computed (thousands separators, binary units, escaping);
-they never derive new numbers.
+Filters only *format* values the analyses computed (thousands separators, binary and SI units,
+escaping); they never derive new numbers. Escaping is reporter/render/escape.py's job: every value a
+template prints is escaped for its format unless a filter already did.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
+
+from reporter.render import escape
 
 
 def templates_dir() -> Path:
@@ -22,29 +26,62 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "templates"
 
 
+FORMATS = ("html", "md", "terminal")
+
+
 @cache
-def environment(autoescape: bool) -> jinja2.Environment:
+def environment(fmt: str) -> jinja2.Environment:
+    """The environment of one output format. Every ``{{ value }}`` is escaped for that format by default
+    (``finalize``); a filter that escapes itself returns :class:`Safe` (Markdown, terminal) or Markup (HTML)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown template format {fmt!r}")
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=autoescape,
+        autoescape=fmt == "html",
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_FINALIZE[fmt],
     )
     env.filters.update({
         "num": fmt_int,
         "bytes": fmt_bytes,
+        "flops": fmt_flops,
         "pct": fmt_pct,
         "val": fmt_value,
         "sci": fmt_float,
-        "mdcell": md_cell,
-        "ljust": lambda s, n: str(s).ljust(n),
-        "rjust": lambda s, n: str(s).rjust(n),
         "shape": fmt_shape,
         "bar": text_bar,
+        "plural": plural,
+        "url": escape.url_path,
     })
+    if fmt == "html":
+        env.filters.update({"inline": escape.html_inline, "prose": escape.html_prose})
+        env.globals.update({"inline": escape.html_inline, "prose": escape.html_prose})
+    elif fmt == "md":
+        env.filters.update({"code": escape.md_code, "inline": escape.md_inline, "block": _md_block})
+    else:
+        env.filters.update({
+            "ljust": lambda s, n: escape.pad(s, n, cut=False),
+            "rjust": lambda s, n: escape.pad(s, n, right=True, cut=False),
+            "cell": escape.pad,
+            "fit": escape.fit,
+            "wrap": escape.wrap,
+        })
     return env
+
+
+def _finalize_html(value: Any) -> Any:
+    """Control characters shown visibly; autoescape then escapes the markup characters."""
+    return value if isinstance(value, Markup) else escape.visible(value)
+
+
+def _md_block(value: Any) -> escape.Safe:
+    return escape.md_text(value, block=True)
+
+
+_FINALIZE = {"html": _finalize_html, "md": escape.md_text, "terminal": escape.terminal_text}
 
 
 def fmt_int(value: Any) -> str:
@@ -104,12 +141,31 @@ def fmt_shape(shape: Any) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def md_cell(value: Any) -> str:
-    """Escape text for a GitHub-flavoured Markdown table cell."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
 def text_bar(share: float, width: int = 20) -> str:
     """A fraction 0..1 drawn as a bar of block characters (half-block resolution)."""
     cells = max(0.0, min(1.0, float(share))) * width
     return "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "")
+
+
+def fmt_flops(value: Any) -> str:
+    """Floating-point operations in SI units, three significant figures: 2669401571328 → '2.67 TFLOP'
+    (the JSON report keeps the exact integer)."""
+    if value is None:
+        return "—"
+    value = float(value)
+    units = (("FLOP", 1.0), ("kFLOP", 1e3), ("MFLOP", 1e6), ("GFLOP", 1e9), ("TFLOP", 1e12), ("PFLOP", 1e15),
+             ("EFLOP", 1e18))
+    if abs(value) < 1000:
+        return f"{value:,.0f} FLOP"
+    k = max(i for i, (_, size) in enumerate(units) if abs(value) >= size)
+    x = value / units[k][1]
+    if round(abs(x)) >= 1000 and k + 1 < len(units):  # 999.6 GFLOP reads as 1.00 TFLOP
+        k, x = k + 1, x / 1000
+    digits = 2 if abs(x) < 9.995 else 1 if abs(x) < 99.95 else 0
+    return f"{x:,.{digits}f} {units[k][0]}"
+
+
+def plural(count: Any, singular: str, many: str | None = None) -> str:
+    """'1 warning', '19 warnings' (the count with thousands separators)."""
+    n = int(count)
+    return f"{n:,} {singular if n == 1 else (many or singular + 's')}"

@@ -2,19 +2,19 @@
 
 Stages become subgraphs, a folded block becomes a subgraph holding one instance's inner sequence,
 side inputs (e.g. the condition vector) are dotted edges into the inner steps that read them.
-Every label is quoted, so parentheses and commas in shapes are safe.
+Every label is quoted and escaped (reporter.render.escape.mermaid_label), so no name can end its
+label, node or diagram.
 """
 
 from __future__ import annotations
 
+from reporter.render.escape import Safe, md_code, md_text, mermaid_label
 from reporter.report.flow import FlowSection, FlowStep
-
-_ESCAPES = {'"': "#quot;", "<": "#lt;", ">": "#gt;", "#": "#35;"}
 
 
 def _quote(text: str) -> str:
-    """A Mermaid label: every character Mermaid would parse is replaced by its entity code."""
-    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in text) + '"'
+    """A quoted Mermaid label."""
+    return '"' + mermaid_label(text) + '"'
 
 
 def _label(step: FlowStep) -> str:
@@ -64,7 +64,7 @@ def _repeat_lines(step: FlowStep, edges: list[str], indent: str) -> list[str]:
     return lines
 
 
-def flow_to_mermaid(section: FlowSection) -> str:
+def flow_to_mermaid(section: FlowSection) -> Safe:
     """The flow as Mermaid source (without the ```mermaid fence)."""
     lines = ["flowchart TD"]
     edges: list[str] = []
@@ -85,18 +85,15 @@ def flow_to_mermaid(section: FlowSection) -> str:
             for source in step.sources:
                 edges.append(f"{exit_of.get(source, source)} --> {step.id}")
     lines += [f"  {edge}" for edge in edges]
-    return "\n".join(lines) + "\n"
+    return Safe("\n".join(lines) + "\n")
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|") or " "
-
-
-def flow_table_markdown(section: FlowSection) -> str:
+def flow_table_markdown(section: FlowSection) -> Safe:
     """The shape table as a GitHub Markdown table (inner steps of a folded block indented)."""
     lines = ["| Stage | Step | Inputs | Output | Params | Note |", "|---|---|---|---|---:|---|"]
     for row in section.table:
-        step = ("↳ " if row.depth else "") + row.step
-        cells = [row.stage, f"`{step}`", row.inputs, row.outputs, row.params, row.note]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+        step = md_code(("↳ " if row.depth else "") + row.step, cell=True)
+        cells = [md_text(row.stage), step, md_text(row.inputs),
+                 md_text(row.outputs), md_text(row.params), md_text(row.note)]
+        lines.append("| " + " | ".join(c or " " for c in cells) + " |")
+    return Safe("\n".join(lines) + "\n")

@@ -11,9 +11,17 @@ non-adjacent boxes run along gutters beside the columns, each in its own lane. C
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape
 
+from markupsafe import escape
+
+from reporter.render.escape import visible
 from reporter.report.flow import FlowSection, FlowStep
+
+
+def _text(content: str) -> str:
+    """SVG text or attribute content: markup characters escaped, control characters shown visibly."""
+    return str(escape(visible(content)))
+
 
 FONT = 12
 SMALL = 11
@@ -102,7 +110,7 @@ class _Canvas:
         attrs = f' class="{cls}"' if cls else ""
         if anchor != "start":
             attrs += f' text-anchor="{anchor}"'
-        self.front.append(f'<text x="{x:.1f}" y="{y:.1f}"{attrs}>{escape(content)}</text>')
+        self.front.append(f'<text x="{x:.1f}" y="{y:.1f}"{attrs}>{_text(content)}</text>')
 
     def rect(
         self, x: float, y: float, w: float, h: float, cls: str, radius: float = 6, layer: str = "front"
@@ -493,7 +501,7 @@ def flow_to_svg(section: FlowSection) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="gf-flow" width="{WIDTH}" height="{height:.0f}" '
         f'viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
-        f'aria-label="{escape(section.model_class)} data flow">',
+        f'aria-label="{_text(section.model_class)} data flow">',
         f"<style>{_STYLE}</style>",
         defs,
         *canvas.back,

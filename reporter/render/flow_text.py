@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reporter.render.escape import Safe, visible
 from reporter.report.flow import FlowSection, FlowStep, FlowTensor
 
 WIDTH = 80
@@ -105,8 +106,9 @@ def _hierarchy_lines(section: FlowSection) -> list[str]:
     return lines
 
 
-def flow_to_text(section: FlowSection, verbose: bool = False) -> str:
-    """The forward-pass flow as terminal text; ``verbose`` adds every traced call with its shapes."""
+def flow_to_text(section: FlowSection, verbose: bool = False) -> Safe:
+    """The forward-pass flow as terminal text; ``verbose`` adds every traced call with its shapes.
+    Names come from the model (user code for --model-class), so each line is made safe to print."""
     lines = [
         "🔄 Model Forward Pass Flow",
         "=" * WIDTH,
@@ -120,4 +122,4 @@ def flow_to_text(section: FlowSection, verbose: bool = False) -> str:
     lines += [f"⚠️  {note}" for note in section.notes]
     if verbose:
         lines += [""] + _hierarchy_lines(section)
-    return "\n".join(lines) + "\n"
+    return Safe("\n".join(visible(line) for line in lines) + "\n")

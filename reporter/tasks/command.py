@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from reporter.render.escape import visible
 from reporter.tasks.index import build_index, print_progress
 from reporter.tasks.index_render import render_index
 
@@ -31,11 +32,13 @@ def add_index_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     from reporter.compare.options import make_options
-    from reporter.output import write_rendered
+    from reporter.output import check_output_folder, write_rendered
     from reporter.render import format_for_path
 
     paths = args.output or [str(Path(args.root) / "index.html")]
     outputs = [(path, format_for_path(path)) for path in paths]
+    for path, _ in outputs:
+        check_output_folder(path)
     index_dir = Path(paths[0]).parent
     options = make_options(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory,
                            memory=not args.no_memory)
@@ -47,10 +50,10 @@ def run_index(args: argparse.Namespace) -> int:
     if not args.quiet:
         sys.stdout.write(render_index(index, "terminal").text)
     for path, _ in outputs:
-        print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+        print(f"wrote {visible(path)} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
     failed = [row for row in index.rows if row.error]
     if index.rows and len(failed) == len(index.rows):
-        print(f"genesis-report: error: every task failed ({len(failed)}); the first: {failed[0].name}: "
-              f"{failed[0].error}", file=sys.stderr)
+        print(visible(f"genesis-report: error: every task failed ({len(failed)}); the first: {failed[0].name}: "
+                      f"{failed[0].error}"), file=sys.stderr)
         return 2
     return 0

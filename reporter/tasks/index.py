@@ -16,6 +16,7 @@ from typing import Any
 
 from reporter.compare.facts import key_facts, report_status
 from reporter.errors import InputError, ReportError
+from reporter.render.escape import visible
 from reporter.tasks.folder import find_tasks
 from reporter.tasks.model import IndexRow, TaskIndex
 
@@ -110,7 +111,7 @@ def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str
 def print_progress(done: int, total: int, row: IndexRow) -> None:
     """One line per finished task on stderr (a live counter on a terminal)."""
     status = f"error: {row.error}" if row.error else f"{row.parameters:,} parameters"
-    line = f"[{done}/{total}] {row.name}: {status}"
+    line = visible(f"[{done}/{total}] {row.name}: {status}")
     if sys.stderr.isatty():
         print(f"\r\033[K{line}", end="\n" if done == total or row.error else "", file=sys.stderr, flush=True)
     else:

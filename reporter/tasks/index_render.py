@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from reporter.render import Rendered
 from reporter.render.environment import environment, templates_dir
+from reporter.render.render import terminal_document
 from reporter.tasks.model import TaskIndex
 
 
@@ -20,11 +21,12 @@ def render_index(index: TaskIndex, fmt: str) -> Rendered:
     if fmt == "html":
         script = (templates_dir() / "html" / "index_sort.js.j2").read_text(encoding="utf-8")
         digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-        text = environment(True).get_template("html/index.html.j2").render(
+        text = environment("html").get_template("html/index.html.j2").render(
             index=index, script=Markup(script), script_hash=f"sha256-{digest}")
         return Rendered(text=text)
     if fmt == "md":
-        return Rendered(text=environment(False).get_template("markdown/index.md.j2").render(index=index))
+        return Rendered(text=environment("md").get_template("markdown/index.md.j2").render(index=index))
     if fmt == "terminal":
-        return Rendered(text=environment(False).get_template("terminal/index.txt.j2").render(index=index))
+        return Rendered(text=terminal_document(
+            environment("terminal").get_template("terminal/index.txt.j2").render(index=index)))
     raise ValueError(f"unknown format {fmt!r}")
