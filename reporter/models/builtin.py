@@ -238,8 +238,8 @@ def conv_notes(model_cfg: Mapping[str, Any]) -> list[str]:
 
 def mlp_notes(model_cfg: Mapping[str, Any]) -> list[str]:
     return [
-        "PMTMLP FiLM: GENESIS applies gamma/beta with unsqueeze(-1) to (B·L, H) rows, which only broadcasts "
-        "when B·L == hidden and then cannot be reshaped back, so GENESIS could not train this model; "
+        "PMTMLP FiLM: GENESIS applies gamma/beta with unsqueeze(-1) to (B*L, H) rows, which only broadcasts "
+        "when B*L == hidden and then cannot be reshaped back, so GENESIS could not train this model; "
         "genesis-report applies them per row (same parameters and keys) to describe it.",
     ]
 
