@@ -155,6 +155,7 @@ def _run(args: argparse.Namespace) -> int:
 
         target_from_name(args.target, args.gpu_memory)  # an unknown target is bad input: fail before work
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    _check_outputs(args, outputs)
     if args.task:
         from reporter.tasks.report import default_outputs, render_task, task_report
 
@@ -175,13 +176,11 @@ def _run(args: argparse.Namespace) -> int:
     else:
         report = model_class_report(options)
 
-    from reporter.output import write_rendered
+    from reporter.output import write_all
 
     # Render everything before writing anything: a failure leaves no partial set of files.
-    rendered = [(path, render(report, fmt, stem=Path(path).stem, embed_images=args.embed_images,
-                              verbose=args.verbose)) for path, fmt in outputs]
-    for path, document in rendered:
-        write_rendered(path, document)
+    write_all([(path, render(report, fmt, stem=Path(path).stem, embed_images=args.embed_images,
+                             verbose=args.verbose)) for path, fmt in outputs])
     if not args.quiet:
         fmt = args.format if (args.format and not outputs) else "terminal"
         sys.stdout.write(render(report, fmt, verbose=args.verbose).text)
@@ -193,6 +192,20 @@ def _run(args: argparse.Namespace) -> int:
               "see the report's security findings", file=sys.stderr)
         return EXIT_SECURITY
     return EXIT_GATE if status else EXIT_OK
+
+
+def _check_outputs(args: argparse.Namespace, outputs: list) -> None:
+    """Before any work: output folders exist and are writable, and no output is (a link to) an input."""
+    from reporter.output import check_outputs, input_files
+
+    paths = [path for path, _ in outputs] + ([args.summary_md] if args.summary_md else [])
+    may_create: list[Path] = []
+    if args.task and not outputs and Path(args.task).is_dir():
+        from reporter.tasks.report import default_outputs
+
+        paths += [str(p) for p in default_outputs(args.task)]
+        may_create.append(Path(args.task) / "reports")
+    check_outputs(paths, input_files([args.config, args.checkpoint, args.task]), may_create)
 
 
 def _progress_printer():
