@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--verbose", action="store_true", help="list every module with parameter shapes")
     what = parser.add_argument_group("analysis")
     what.add_argument("--no-digest-cache", action="store_true",
-                      help="always hash the checkpoint (do not reuse the sha256 of an unchanged file)")
+                      help="always hash the checkpoint and leave the digest cache alone")
+    what.add_argument("--verify-digest", action="store_true",
+                      help="always hash the checkpoint (the default when CI=true); the cache is refreshed")
     what.add_argument("--batch-size", type=_positive_int, metavar="N",
                       help="batch size for memory and data-flow figures (default: data.batch_size, else 512)")
     what.add_argument("--target", default="cpu", metavar="NAME",
@@ -137,6 +139,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.no_digest_cache:
         os.environ["GENESIS_REPORT_NO_CACHE"] = "1"
+    if args.verify_digest:
+        os.environ["GENESIS_REPORT_VERIFY_DIGEST"] = "1"
     gate_spec = gates.from_args(args)
     if args.task and not args.config and not args.checkpoint and Path(args.task).is_file():
         args.config = args.task if Path(args.task).suffix.lower() in (".yaml", ".yml") else None

@@ -94,7 +94,8 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
     given = load_config(config_path) if config_path else None
     ckpt = read_checkpoint(checkpoint_path, progress=progress)
     section = analyze_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None)
-    inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256)]
+    inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
+                             from_cache=section.file.sha256_from_cache)]
     findings = [*section.security_findings, *section.findings]
     config, config_source, given_source = None, checkpoint_path, "checkpoint"
     if given is not None:

@@ -52,6 +52,8 @@ class _Sha256:
     def __init__(self, path: str, size: int, progress: Progress | None) -> None:
         self._digest: str | None = None
         self._error: OSError | None = None
+        self.before = digest_cache.identity(path)  # the file as hashing starts (for the digest cache)
+        self.started_ns = digest_cache.now_ns()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(path, size, progress), daemon=True)
         self._thread.start()
@@ -119,13 +121,14 @@ class CheckpointFile:
     raw: Any = field(default=None, repr=False)
     _hash: _Sha256 | None = field(default=None, repr=False)
     _sha256: str | None = field(default=None, repr=False)
+    sha256_from_cache: bool = False  # the digest was read from the digest cache, not computed now
 
     @property
     def sha256(self) -> str | None:
         """Hex digest of the whole file (waits for the background hash); None if not requested."""
         if self._sha256 is None and self._hash is not None:
             self._sha256 = self._hash.result()
-            digest_cache.store(self.path, self._sha256)
+            digest_cache.store(self.path, self._sha256, self._hash.before, self._hash.started_ns)
         return self._sha256
 
     @property
@@ -161,7 +164,7 @@ def read_checkpoint(path: str | os.PathLike[str], *, progress: Progress | None =
             hasher.cancel()
         raise
     if known is not None:
-        checkpoint._sha256 = known
+        checkpoint._sha256, checkpoint.sha256_from_cache = known, True
     if progress is not None:
         progress("reading pickle", 1.0)
     return checkpoint

@@ -54,7 +54,8 @@ def file_summary(ckpt: CheckpointFile) -> FileSummary:
     sections = [SectionSize(section=name, bytes=size, fraction=size / ckpt.size_bytes)
                 for name, size in totals.items() if size or name == "model"]
     return FileSummary(path=ckpt.path, format=ckpt.format, structure=ckpt.structure,
-                       size_bytes=ckpt.size_bytes, sha256=ckpt.sha256, top_level=ckpt.top_level,
+                       size_bytes=ckpt.size_bytes, sha256=ckpt.sha256, sha256_from_cache=ckpt.sha256_from_cache,
+                       top_level=ckpt.top_level,
                        sections=sections, module_class=ckpt.module_class)
 
 
