@@ -38,7 +38,8 @@ COMPRESSION_RATIO = 1100  # inflated / compressed size of one entry (deflate's o
 SAFETENSORS_HEADER = 100 * MiB  # the safetensors library's own header limit
 
 # --- configs and logs -----------------------------------------------------------------------------
-CONFIG_BYTES = 4 * MiB  # a YAML config (GENESIS configs are ~5 KB)
+CONFIG_BYTES = 1 * MiB  # a YAML config (GENESIS configs are ~5 KB; PyYAML parses ~1 MB/s)
+CONFIG_KEYS = 1_000  # keys of one mapping in a config (a GENESIS section has < 60)
 LOG_BYTES = 32 * MiB  # bytes of one training log read for the loss history (the rest is not read)
 
 # --- tracing (data flow, memory, FLOPs run the model on fake tensors) -----------------------------------

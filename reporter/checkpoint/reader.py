@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import struct
 import threading
 from collections.abc import Callable
@@ -202,11 +203,16 @@ def _check_file(path: str) -> int:
     if os.path.isdir(path):
         raise InputError("is a directory, not a checkpoint file", path)
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb"):
-            pass
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the report
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise InputError(f"cannot be opened ({exc.strerror})", path) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError("not a regular file (a device, FIFO or socket), not a checkpoint", path)
+    size = st.st_size
     if size == 0:
         raise InputError("file is empty", path)
     return size

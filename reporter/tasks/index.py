@@ -103,7 +103,12 @@ def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str
 
 def print_progress(done: int, total: int, row: IndexRow) -> None:
     """One line per finished task on stderr (a live counter on a terminal)."""
-    status = f"error: {row.error}" if row.error else f"{row.parameters:,} parameters"
+    if row.error:
+        status = f"error: {row.error}"
+    elif row.parameters is not None:
+        status = f"{row.parameters:,} parameters"
+    else:  # a checkpoint whose model could not be built has no parameter count
+        status = "reported (no model built)"
     line = f"[{done}/{total}] {row.name}: {status}"
     if sys.stderr.isatty():
         print(f"\r\033[K{line}", end="\n" if done == total or row.error else "", file=sys.stderr, flush=True)
