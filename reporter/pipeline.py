@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reporter import limits
 from reporter.analysis.config_section import analyse_config
 from reporter.analysis.meta import build_meta, describe_input
 from reporter.analysis.modules import analyse_modules
@@ -62,10 +63,12 @@ def build_from_config(config: LoadedConfig, model_class: str | None = None) -> B
     except InputError as exc:
         raise type(exc)(exc.problem, exc.path or config.path) from None
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), limits.build_guard():
             module = spec.build(model_cfg)
     except InputError as exc:
         raise InputError(exc.problem, config.path) from None
+    except limits.LimitExceeded as exc:
+        raise InputError(f"refused, beyond a bound: {exc}", config.path) from None
     except Exception as exc:  # a model constructor rejecting the values: bad input, not a crash
         raise InputError(f"model cannot be built from this config: {type(exc).__name__}: {exc}",
                          config.path) from None
@@ -179,8 +182,11 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
     if norm_info.where != "unknown":  # third-party models have no GENESIS normalization buffers
         normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
     batch_size = resolve_batch_size(options, config)
-    flow, flow_findings = _flow(built, batch_size)
-    memory, memory_findings = _memory(built, config, options, batch_size) if options.memory else (None, [])
+    plan = limits.plan_traces(model, lambda n: _example_inputs(built, n), batch_size)
+    with limits.quiet_torch():
+        flow, flow_findings = _flow(built, batch_size) if plan.flow is None else _skipped("flow", plan.flow)
+        memory, memory_findings = (None, []) if not options.memory else _memory(
+            built, config, options, batch_size) if plan.memory is None else _skipped("memory", plan.memory)
     experiment = config.top.get("experiment_name") or "model"
     return Report(
         meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}),
@@ -209,6 +215,20 @@ def resolve_batch_size(options: ReportOptions, config: LoadedConfig) -> int:
     return DEFAULT_BATCH_SIZE
 
 
+def _example_inputs(built: BuiltModel, batch_size: int) -> Any:
+    import torch
+
+    with torch.device("meta"):
+        return built.spec.example_inputs(built.model_cfg, batch_size)
+
+
+def _skipped(section: str, reason: str) -> tuple[None, list[Finding]]:
+    """A traced section left out because the model is beyond a trace bound (reporter/limits.py)."""
+    what = "data flow" if section == "flow" else "training-step memory and FLOPs"
+    return None, [Finding(severity=Severity.warning, code=f"{section}.skipped", where=section,
+                          message=f"{what} not traced: {reason}")]
+
+
 def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
     """Trace the forward pass; a model whose forward needs real values gets a finding, not a crash."""
     import torch
@@ -220,7 +240,7 @@ def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
             inputs = built.spec.example_inputs(built.model_cfg, batch_size)
         return analyze_flow(built.module, inputs, spec=built.spec, model_cfg=built.model_cfg,
                             batch_size=batch_size), []
-    except (FlowTraceError, InputError) as exc:
+    except (FlowTraceError, InputError, RuntimeError, TypeError, ValueError, OverflowError) as exc:
         return None, [Finding(severity=Severity.warning, code="flow.untraceable",
                               message=f"data flow not traced: {exc}", where="flow")]
 
