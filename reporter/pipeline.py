@@ -118,7 +118,14 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
         config_source, given_source = f"{checkpoint_path} (inferred from the state_dict)", "inferred"
     built = None
     if config is not None and (section.model is None or section.model.class_name is not None):
-        built = build_from_config(config, options.model_class)
+        try:
+            built = build_from_config(config, options.model_class)
+        except InputError as exc:  # a config from the file itself must not hide its findings (exit 3)
+            if given is not None:
+                raise
+            findings.append(Finding(severity=Severity.warning, code="checkpoint.model-unbuildable",
+                                    message=f"the model of {config_source} cannot be built: {exc.problem}",
+                                    where="config"))
     if built is None:
         return _checkpoint_only_report(section, options, inputs, findings)
     report = assemble(built, config, options, inputs, subject="checkpoint", config_source=config_source,

@@ -186,6 +186,7 @@ def make_tensor_claims(folder: Path) -> dict[str, Path]:
         "shape 1e30": hand_zip(folder / "shape_1e30.pt", _tensor_pickle(_tuple(10**30), _tuple(0), 1), four),
         "negative numel": hand_zip(folder / "negative_numel.pt", _tensor_pickle(_tuple(1), _tuple(1), -5), four),
         "stride-0 2^30 view": hand_zip(folder / "stride0.pt", _tensor_pickle(_tuple(1 << 30), _tuple(0), 1), four),
+        "stride-0 2^31 view": hand_zip(folder / "stride0_31.pt", _tensor_pickle(_tuple(1 << 31), _tuple(0), 1), four),
     }
 
 

@@ -201,3 +201,17 @@ def test_fuzzed_pickles_never_escape_as_crashes(tmp_path):
         status, _ = _verdict(path)
         outcomes[status] += 1
     assert set(outcomes) <= {0, 2, 3} and outcomes[2] > 0
+
+
+def test_globals_after_the_point_of_failure_are_still_found(tmp_path):
+    """The pickle fails early (an unknown persistent id); the payload after it is still a finding, also
+    when its name is assembled from memoised strings (STACK_GLOBAL after BINGET)."""
+    from reporter.checkpoint.opscan import global_names
+
+    hidden = (hostile.text("os") + b"q\x05" + hostile.text("system") + b"q\x06" + b"0" * 2
+              + b"h\x05h\x06\x93")
+    assert global_names(b"\x80\x04" + hidden + b".") == [("os", "system")]
+    data = b"\x80\x02(" + hostile.text("module") + b"tQ" + b"0" + hidden + hostile.touch(tmp_path) + b"\x85R."
+    status, report = _verdict(hostile.raw(tmp_path / "late.pkl", data))
+    assert status == 3 and [f.where for f in report.security_findings] == ["os.system"]
+    assert any("could not be read past" in f.message for f in report.findings)

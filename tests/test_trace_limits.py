@@ -87,3 +87,24 @@ def test_quiet_torch_silences_torch_logs_and_warnings_only_while_tracing():
     finally:
         torch_root.removeHandler(collect)
         logger.removeHandler(collect)
+
+
+def test_a_hostile_checkpoint_whose_embedded_model_is_beyond_the_build_bound_is_still_exit_3(tmp_path,
+                                                                                            monkeypatch):
+    import hostile
+    import torch
+
+    monkeypatch.setattr(limits, "BUILD_MODULES", 300)
+    config = default_config()
+    config["model"]["depth"] = 1_000_000
+    obj = {"epoch": 1, "global_step": 2, "model_state_dict": {"w": torch.ones(2)}, "best_loss": 0.5,
+           "config": config, "metrics": {"m": hostile.MARKER}}
+    marker = tmp_path / "marker"
+    path = hostile.torch_zip(tmp_path / "c.pt", hostile.call(hostile.glob("os", "system"), hostile.touch(marker)),
+                             obj=obj)
+    out = tmp_path / "r.json"
+    result = run_main("--checkpoint", path, "-q", "--no-memory", "-o", out)
+    assert result.returncode == 3 and not marker.exists(), result.stderr
+    codes = {f["code"]: f["message"] for f in json.loads(out.read_text())["findings"]}
+    assert "checkpoint.code-execution" in codes
+    assert "more than 300 modules" in codes["checkpoint.model-not-built"]

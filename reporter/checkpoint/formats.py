@@ -17,7 +17,6 @@ import math
 import mmap
 import os
 import pickle
-import pickletools
 import struct
 import tempfile
 import zipfile
@@ -28,6 +27,7 @@ from typing import Any, BinaryIO
 import torch
 
 from reporter.checkpoint.allowlist import canonical, lookup
+from reporter.checkpoint.opscan import global_names
 from reporter.checkpoint.structure import iter_tensors
 from reporter.checkpoint.tensors import FileBytes, StorageRef, TensorRef, element_size
 from reporter.checkpoint.unpickler import BoundedReader, GlobalRecord, PickleBound, SafeUnpickler
@@ -35,7 +35,6 @@ from reporter.limits import (
     COMPRESSION_RATIO,
     INFLATED_BYTES,
     PICKLE_BYTES,
-    PICKLE_OPCODES,
     SAFETENSORS_HEADER,
     TENSOR_DIMS,
     TENSORS,
@@ -91,42 +90,27 @@ def refused(registry: dict[str, GlobalRecord]) -> bool:
     return any(r.kind == "refused-callable" for r in registry.values())
 
 
-def scan_globals(stream: BinaryIO, registry: dict[str, GlobalRecord], note: str | None = None) -> None:
-    """Record every global a pickle names, by decoding its opcodes only (for pickles that cannot be
-    read to the end, and for pickles torch would read but the report does not follow)."""
+def scan_globals(data: bytes | memoryview, registry: dict[str, GlobalRecord], note: str | None = None,
+                 start: int = 0) -> None:
+    """Record every global a pickle names from ``start`` on, by skipping over its opcodes only (for
+    pickles that cannot be read to the end, and for pickles torch would read but the report does not)."""
     recorder = SafeUnpickler(io.BytesIO(b""), registry)
-    strings: list[str] = []
-    count = 0
-    try:
-        for opcode, argument, _ in pickletools.genops(BoundedReader(stream)):
-            count += 1
-            if count > PICKLE_OPCODES:
-                break
-            names = None
-            if opcode.name in ("GLOBAL", "INST") and isinstance(argument, str) and " " in argument:
-                names = argument.split(" ", 1)
-            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
-                names = strings[-2:]
-            if names is not None:
-                before = set(registry)
-                recorder.find_class(*names)  # classify only: never imports or calls
-                if note:
-                    for name in set(registry) - before:
-                        registry[name].calls.append(note)
-            if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING",
-                               "BINSTRING", "SHORT_BINSTRING") and isinstance(argument, str):
-                strings = (strings + [argument])[-2:]
-    except Exception:  # noqa: BLE001, S110 - a malformed tail ends the scan; what was found is kept
-        pass
+    for module, name in global_names(data, start):
+        before = set(registry)
+        recorder.find_class(module, name)  # classify only: never imports or calls
+        if note:
+            for new in set(registry) - before:
+                registry[new].calls.append(note)
 
 
 def _unpickle(stream: BinaryIO, registry: dict[str, GlobalRecord], storages: dict[str, StorageRef],
               factory: Callable[[str, torch.dtype, int], StorageRef] | None,
-              rescan: Callable[[], BinaryIO] | None = None) -> tuple[Any, str | None]:
+              rescan: Callable[[], tuple[bytes | memoryview, int]] | None = None) -> tuple[Any, str | None]:
     """Unpickle one object; when it fails after refusing globals, report the failure instead.
 
-    ``rescan`` reopens the pickle from its start so that the globals named after the point of
-    failure are still found (a hostile pickle is reported as hostile even when it is also broken).
+    ``rescan`` gives the pickle's bytes and where reading stopped, so that the globals named after the
+    point of failure are still found (a hostile pickle is reported as hostile even when it is also
+    broken or beyond a bound).
     """
     unpickler = SafeUnpickler(stream, registry, storages, factory)
     try:
@@ -135,7 +119,8 @@ def _unpickle(stream: BinaryIO, registry: dict[str, GlobalRecord], storages: dic
         problem = _describe(exc)
         bound = isinstance(exc, PickleBound)
     if rescan is not None:
-        scan_globals(rescan(), registry)
+        data, stopped = rescan()
+        scan_globals(data, registry, start=stopped)
     if refused(registry):
         return None, f"the pickle could not be read past a refused object ({problem})"
     raise (BoundError if bound else FormatError)(problem)
@@ -292,8 +277,8 @@ def load_zip(path: str) -> Loaded:
             def factory(key: str, dtype: torch.dtype, numel: int) -> StorageRef:
                 return _zip_storage(reader, entries, inflated, key, dtype, numel)
 
-            obj, error = _unpickle(io.BytesIO(data), registry, storages, factory,
-                                   rescan=lambda: io.BytesIO(data))
+            stream = io.BytesIO(data)
+            obj, error = _unpickle(stream, registry, storages, factory, rescan=lambda: (data, stream.tell()))
             inflated.map()
         finally:
             entries.close()
@@ -357,7 +342,7 @@ def _shadowed_pickles(entries: _ZipEntries, chosen: int, registry: dict[str, Glo
             continue
         try:
             with entries.archive.open(info) as stream:
-                scan_globals(io.BytesIO(stream.read(PICKLE_BYTES)), registry,
+                scan_globals(stream.read(PICKLE_BYTES), registry,
                              note=f"named in the shadowed entry {info.filename} at byte {info.header_offset}")
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError):
             continue
@@ -411,9 +396,10 @@ def _next_pickle(stream: BinaryIO, registry: dict[str, GlobalRecord], storages: 
                  factory: Callable[[str, torch.dtype, int], StorageRef] | None) -> tuple[Any, str | None]:
     start = stream.tell()
 
-    def rescan() -> BinaryIO:
+    def rescan() -> tuple[bytes, int]:
+        stopped = stream.tell()
         stream.seek(start)
-        return stream
+        return stream.read(PICKLE_BYTES), stopped - start
 
     value, error = _unpickle(BoundedReader(stream), registry, storages, factory, rescan=rescan)
     return value, error

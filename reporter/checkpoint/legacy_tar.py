@@ -16,7 +16,7 @@ from reporter.checkpoint.allowlist import StorageType
 from reporter.checkpoint.formats import FormatError, Loaded, refused, scan_globals
 from reporter.checkpoint.tensors import element_size
 from reporter.checkpoint.unpickler import BoundedReader, GlobalRecord, SafeUnpickler
-from reporter.limits import TENSOR_DIMS, TENSORS
+from reporter.limits import PICKLE_BYTES, TENSOR_DIMS, TENSORS
 
 UNSUPPORTED = "a legacy tar checkpoint (torch before 0.4), which genesis-report does not read"
 
@@ -50,7 +50,7 @@ def load_tar(archive: tarfile.TarFile) -> Loaded:
                 reader(stream, registry)
             except Exception as exc:  # noqa: BLE001 - a broken member ends what torch would read
                 stream.seek(0)
-                scan_globals(stream, registry)
+                scan_globals(stream.read(PICKLE_BYTES), registry)
                 problem = f"{name}: {type(exc).__name__}"
                 break
     if refused(registry):
@@ -68,7 +68,7 @@ def _one(stream: BinaryIO, registry: dict[str, GlobalRecord]) -> None:
         _load(stream, registry)
     except Exception:  # noqa: BLE001 - persistent ids of this format are not followed; globals are
         stream.seek(0)
-        scan_globals(stream, registry)
+        scan_globals(stream.read(PICKLE_BYTES), registry)
 
 
 def _count(stream: BinaryIO, registry: dict[str, GlobalRecord]) -> int:

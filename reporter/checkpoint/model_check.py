@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from reporter import limits
 from reporter.checkpoint.compare import compare_state_dict
 from reporter.checkpoint.reader import CheckpointFile
 from reporter.errors import InputError
@@ -69,9 +70,9 @@ def model_from_checkpoint(ckpt: CheckpointFile, given_config: Mapping[str, Any] 
                 assumptions.append(f"{key} = {inferred.values[key]!r}: GENESIS configs do not say; "
                                    "read from the state_dict keys")
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), limits.build_guard():
             model = build_model(model_cfg)
-    except (InputError, TypeError, ValueError, RuntimeError) as exc:
+    except (InputError, TypeError, ValueError, RuntimeError, OverflowError, limits.LimitExceeded) as exc:
         findings.append(Finding(severity=Severity.error, code="checkpoint.model-not-built",
                                 message=f"the model could not be built from the {source}: {exc}"))
         return ModelFromCheckpoint(source=source, architecture=str(model_cfg.get("architecture", "dit")),
