@@ -215,3 +215,26 @@ def test_globals_after_the_point_of_failure_are_still_found(tmp_path):
     status, report = _verdict(hostile.raw(tmp_path / "late.pkl", data))
     assert status == 3 and [f.where for f in report.security_findings] == ["os.system"]
     assert any("could not be read past" in f.message for f in report.findings)
+
+
+@pytest.mark.parametrize("where", ["other prefix", "nested prefix"])
+def test_data_pkl_under_another_prefix(tmp_path, where):
+    """``zzz/data.pkl`` next to the archive: torch refuses the zip (exit 2 with its reason);
+    ``archive/sub/data.pkl``: torch reads the real one, the other is scanned and its payload found."""
+    marker = tmp_path / "marker"
+    evil = b"\x80\x02" + hostile.call(hostile.glob("os", "system"), hostile.touch(marker)) + b"."
+
+    def mutate(entries):
+        prefix = entries[0][0].split("/", 1)[0]
+        name = "zzz/data.pkl" if where == "other prefix" else f"{prefix}/sub/data.pkl"
+        return entries + [(name, evil)] if where == "other prefix" else [(name, evil)] + entries
+
+    path = hostile.torch_zip(tmp_path / "prefixed.pt", mutate=mutate)
+    status, result = _verdict(path)
+    if where == "other prefix":
+        with pytest.raises(RuntimeError):
+            torch.load(path, weights_only=False)
+        assert status == 2 and "torch.load refuses this zip" in result
+    else:
+        assert torch.load(path, weights_only=False)["p"] == hostile.MARKER and not marker.exists()
+        assert status == 3 and [f.where for f in result.security_findings] == ["os.system"]
