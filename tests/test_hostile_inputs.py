@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import pickle
 import zipfile
 
 import hostile
@@ -238,3 +239,30 @@ def test_data_pkl_under_another_prefix(tmp_path, where):
     else:
         assert torch.load(path, weights_only=False)["p"] == hostile.MARKER and not marker.exists()
         assert status == 3 and [f.where for f in result.security_findings] == ["os.system"]
+
+
+def test_legacy_tar_checkpoints_are_scanned_as_torch_would_unpickle_them(tmp_path):
+    """torch.load tries its pre-0.4 tar format first and unpickles the ``storages`` member."""
+    import io
+    import tarfile
+
+    marker = tmp_path / "marker"
+
+    def tar(name, members):
+        path = tmp_path / name
+        with tarfile.open(path, "w") as archive:
+            for member, data in members.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        return path
+
+    evil = b"\x80\x02" + hostile.call(hostile.glob("os", "system"), hostile.touch(marker)) + b"."
+    status, report = _verdict(tar("evil.tar", {"storages": evil, "tensors": b"", "pickle": b""}))
+    assert status == 3 and not marker.exists() and [f.where for f in report.security_findings] == ["os.system"]
+    status, message = _verdict(tar("plain.tar", {"storages": pickle.dumps(0, protocol=2),
+                                                 "tensors": pickle.dumps(0, protocol=2),
+                                                 "pickle": pickle.dumps({"a": 1}, protocol=2)}))
+    assert status == 2 and "legacy tar checkpoint" in message
+    status, message = _verdict(tar("other.tar", {"readme.txt": b"hello"}))
+    assert status == 2 and "no 'storages' member" in message
