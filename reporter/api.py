@@ -86,10 +86,11 @@ def render_report(report: Report, fmt: str = "html", *, embed_images: bool = Tru
 def write_report(report: Report, path: str | Path, fmt: str | None = None, *, embed_images: bool = False,
                  verbose: bool = False) -> Path:
     """Write atomically (format from the suffix unless given); Markdown charts go to `<stem>_files/`."""
-    from reporter.output import write_rendered
+    from reporter.output import check_outputs, write_rendered
     from reporter.render import format_for_path, render
 
     target = Path(path)
+    check_outputs([target], [item.path for item in report.meta.inputs])
     rendered = render(report, format_for_path(target, fmt), stem=target.stem, embed_images=embed_images,
                       verbose=verbose)
     write_rendered(target, rendered)

@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--verbose", action="store_true", help="list every module with parameter shapes")
     what = parser.add_argument_group("analysis")
     what.add_argument("--no-digest-cache", action="store_true",
-                      help="always hash the checkpoint (do not reuse the sha256 of an unchanged file)")
+                      help="always hash the checkpoint and leave the digest cache alone")
+    what.add_argument("--verify-digest", action="store_true",
+                      help="always hash the checkpoint (the default when CI=true); the cache is refreshed")
     what.add_argument("--batch-size", type=_positive_int, metavar="N",
                       help="batch size for memory and data-flow figures (default: data.batch_size, else 512)")
     from reporter.target_options import add_target_arguments
@@ -148,6 +150,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.no_digest_cache:
         os.environ["GENESIS_REPORT_NO_CACHE"] = "1"
+    if args.verify_digest:
+        os.environ["GENESIS_REPORT_VERIFY_DIGEST"] = "1"
     gate_spec = gates.from_args(args)
     if args.task and not args.config and not args.checkpoint and Path(args.task).is_file():
         args.config = args.task if Path(args.task).suffix.lower() in (".yaml", ".yml") else None
@@ -163,10 +167,7 @@ def _run(args: argparse.Namespace) -> int:
                             amp_dtype=args.amp_dtype, memory=not args.no_memory,
                             genesis_version=args.genesis_version)
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
-    from reporter.output import check_output_folder
-
-    for path, _ in outputs:
-        check_output_folder(path)  # a report that cannot be written fails before the analysis
+    _check_outputs(args, outputs)
     if args.task:
         from reporter.tasks.report import default_outputs, render_task, task_report
 
@@ -187,13 +188,11 @@ def _run(args: argparse.Namespace) -> int:
     else:
         report = model_class_report(options)
 
-    from reporter.output import write_rendered
+    from reporter.output import write_all
 
     # Render everything before writing anything: a failure leaves no partial set of files.
-    rendered = [(path, render(report, fmt, stem=Path(path).stem, embed_images=args.embed_images,
-                              verbose=args.verbose)) for path, fmt in outputs]
-    for path, document in rendered:
-        write_rendered(path, document)
+    write_all([(path, render(report, fmt, stem=Path(path).stem, embed_images=args.embed_images,
+                             verbose=args.verbose)) for path, fmt in outputs])
     if not args.quiet:
         fmt = args.format if (args.format and not outputs) else "terminal"
         sys.stdout.write(render(report, fmt, verbose=args.verbose).text)
@@ -207,6 +206,20 @@ def _run(args: argparse.Namespace) -> int:
               "see the report's security findings", file=sys.stderr)
         return EXIT_SECURITY
     return EXIT_GATE if status else EXIT_OK
+
+
+def _check_outputs(args: argparse.Namespace, outputs: list) -> None:
+    """Before any work: output folders exist and are writable, and no output is (a link to) an input."""
+    from reporter.output import check_outputs, input_files
+
+    paths = [path for path, _ in outputs] + ([args.summary_md] if args.summary_md else [])
+    may_create: list[Path] = []
+    if args.task and not outputs and Path(args.task).is_dir():
+        from reporter.tasks.report import default_outputs
+
+        paths += [str(p) for p in default_outputs(args.task)]
+        may_create.append(Path(args.task) / "reports")
+    check_outputs(paths, input_files([args.config, args.checkpoint, args.task]), may_create)
 
 
 def _progress_printer():

@@ -1,10 +1,18 @@
-"""Write reports atomically: a reader never sees a half-written report, and a failure leaves none."""
+"""Write reports safely: never over an input, all outputs or none, a reader never sees a half-written one.
+
+``check_outputs`` runs before any analysis: every output folder must exist and be writable, and no
+output (nor a Markdown report's ``<stem>_files/`` folder) may be, or link to, an input file — ``-o
+ckpt.pt`` must not replace the checkpoint it reports on. ``write_all`` then stages every document and
+side folder as temporary files in the target folders and renames them into place only when all of
+them were written, so when the second of several ``-o`` cannot be written, none is left behind.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,43 +28,168 @@ def _umask() -> int:
     return mask
 
 
+def _parent(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()  # follows symbolic links: a link to an input is that input
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def side_folder(path: str | Path) -> Path:
+    """The folder a Markdown report keeps its chart files in (replaced when the report is written)."""
+    target = Path(path)
+    return _parent(target) / f"{target.stem}_files"
+
+
+def input_files(paths: Iterable[str | Path | None]) -> list[Path]:
+    """The files behind the inputs of a command: files as given, task folders as the files they hold."""
+    from reporter.tasks.folder import find_tasks, is_task_folder, scan_task
+
+    found: list[Path] = []
+    for path in paths:
+        if not path:
+            continue
+        folder = Path(path)
+        if not folder.is_dir():
+            found.append(folder)
+            continue
+        tasks = [folder] if is_task_folder(folder) else find_tasks(folder)
+        for task in tasks:
+            scanned = scan_task(task)
+            found += [c.path for c in scanned.checkpoints] + list(scanned.training_logs)
+            if scanned.config is not None:
+                found.append(scanned.config)
+    return found
+
+
+def check_outputs(outputs: Sequence[str | Path], inputs: Iterable[str | Path],
+                  may_create: Iterable[str | Path] = ()) -> None:
+    """Refuse (exit 2, before any work) outputs that cannot be written or would overwrite an input.
+
+    ``may_create`` names output folders the command creates itself (a task's ``reports/``): their
+    parent must then be writable instead.
+    """
+    creatable = {Path(p) for p in may_create}
+    input_paths = [Path(p) for p in inputs]
+    identities = {ident: p for p in input_paths if (ident := _identity(p)) is not None}
+    resolved_inputs = [(p, p.resolve()) for p in input_paths]
+    seen: dict[Path, str] = {}
+    for output in outputs:
+        target = Path(output)
+        folder = _parent(target)
+        if folder in creatable and not folder.exists():
+            folder = _parent(folder)
+        if not folder.is_dir():
+            raise no_such_file(folder, "folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError("output folder is not writable", folder)
+        if target.is_dir():
+            raise InputError("output is a folder, not a file", target)
+        resolved = target.resolve()
+        if resolved in seen:
+            raise InputError(f"the same output is given twice ({seen[resolved]})", target)
+        seen[resolved] = str(output)
+        same = identities.get(_identity(target)) if _identity(target) else None
+        if same is None:
+            same = next((p for p, r in resolved_inputs if r == resolved), None)
+        if same is not None:
+            raise InputError(f"output would overwrite the input {same}; choose another output path", target)
+        files = side_folder(target).resolve()
+        inside = next((p for p, r in resolved_inputs if r == files or files in r.parents), None)
+        if inside is not None:
+            raise InputError(f"output would replace {side_folder(target)}/, which holds the input {inside}", target)
+
+
+class _Staged:
+    """One output written to temporary names next to its target, not yet renamed into place."""
+
+    def __init__(self, path: str | Path, rendered: Rendered) -> None:
+        self.target = Path(path)
+        self.folder = _parent(self.target)
+        self.tmp: Path | None = None
+        self.dirs: list[tuple[Path, Path]] = []  # (staging folder, final folder)
+        self.existed = self.target.exists()
+        self._write(rendered)
+
+    def _write(self, rendered: Rendered) -> None:
+        if not self.folder.is_dir():
+            raise no_such_file(self.folder, "folder")
+        folders = sorted({Path(rel).parts[0] for rel in rendered.files if len(Path(rel).parts) > 1})
+        for folder in folders:
+            staging = Path(tempfile.mkdtemp(prefix=f".{folder}.", dir=self.folder))
+            staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a report folder is an ordinary folder
+            self.dirs.append((staging, self.folder / folder))
+        for rel, content in rendered.files.items():
+            parts = Path(rel).parts
+            staging = next(s for s, final in self.dirs if final.name == parts[0])
+            (staging / Path(*parts[1:])).parent.mkdir(parents=True, exist_ok=True)
+            (staging / Path(*parts[1:])).write_text(content, encoding="utf-8")
+        handle, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.folder)
+        self.tmp = Path(name)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(rendered.text)
+        os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+
+    def commit(self) -> None:
+        for staging, final in self.dirs:
+            old = None
+            if final.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=self.folder))
+                os.replace(final, old / final.name)
+            os.replace(staging, final)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        self.dirs = []
+        assert self.tmp is not None
+        os.replace(self.tmp, self.target)
+        self.tmp = None
+
+    def discard(self) -> None:
+        for staging, _ in self.dirs:
+            shutil.rmtree(staging, ignore_errors=True)
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+
+
+def write_all(documents: Sequence[tuple[str | Path, Rendered]]) -> None:
+    """Write every document or none: all are staged first, then renamed into place."""
+    staged: list[_Staged] = []
+    current: str | Path | None = None
+    try:
+        for path, rendered in documents:
+            current = path
+            staged.append(_Staged(path, rendered))
+        committed: list[_Staged] = []
+        for item in staged:
+            current = item.target
+            item.commit()
+            committed.append(item)
+    except OSError as exc:
+        for item in staged:
+            item.discard()
+        for item in locals().get("committed", []):
+            if not item.existed:  # a replaced report cannot be restored, a new one is removed again
+                item.target.unlink(missing_ok=True)
+        raise InputError(f"cannot write report: {exc.strerror or exc}", current) from None
+    except BaseException:
+        for item in staged:
+            item.discard()
+        raise
+
+
 def check_output_folder(path: str | Path) -> Path:
     """The folder a report will be written to; a missing one is bad input, found before any analysis."""
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
+    parent = _parent(Path(path))
     if not parent.is_dir():
         raise no_such_file(parent, "folder")
     return parent
 
 
 def write_rendered(path: str | Path, rendered: Rendered) -> None:
-    """Write the document and its side files (e.g. `<stem>_files/*.svg`); replace old ones only on success."""
-    target = Path(path)
-    parent = check_output_folder(target)
-    staged_dirs: list[tuple[Path, Path]] = []
-    try:
-        folders = sorted({Path(rel).parts[0] for rel in rendered.files if len(Path(rel).parts) > 1})
-        for folder in folders:
-            staging = Path(tempfile.mkdtemp(prefix=f".{folder}.", dir=parent))
-            staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a report folder is an ordinary folder
-            staged_dirs.append((staging, parent / folder))
-        for rel, content in rendered.files.items():
-            parts = Path(rel).parts
-            staging = next(s for s, final in staged_dirs if final.name == parts[0])
-            (staging / Path(*parts[1:])).parent.mkdir(parents=True, exist_ok=True)
-            (staging / Path(*parts[1:])).write_text(content, encoding="utf-8")
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(rendered.text)
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600
-        for staging, final in staged_dirs:
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(staging, final)
-        os.replace(tmp_name, target)
-    except OSError as exc:
-        for staging, _ in staged_dirs:
-            shutil.rmtree(staging, ignore_errors=True)
-        if "tmp_name" in locals() and Path(tmp_name).exists():
-            Path(tmp_name).unlink()
-        raise InputError(f"cannot write report: {exc.strerror or exc}", target) from None
+    """Write one document and its side files (e.g. `<stem>_files/*.svg`); old ones are replaced on success."""
+    write_all([(path, rendered)])

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reporter import limits
 from reporter.analysis.config_section import analyse_config
 from reporter.analysis.genesis_model import ModelChoice, choose_for_checkpoint, choose_for_config
 from reporter.analysis.meta import build_meta, describe_input
@@ -67,10 +68,12 @@ def build_from_config(config: LoadedConfig, model_class: str | None = None,
     except InputError as exc:  # the YAML is to blame for an unknown architecture, not for --model-class
         raise type(exc)(exc.problem, exc.path or (None if model_class else config.path)) from None
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), limits.build_guard():
             module = spec.build(model_cfg)
     except InputError as exc:
         raise InputError(exc.problem, config.path) from None
+    except limits.LimitExceeded as exc:
+        raise InputError(f"refused, beyond a bound: {exc}", config.path) from None
     except Exception as exc:  # a model constructor rejecting the values: bad input, not a crash
         raise InputError(f"model cannot be built from this config: {type(exc).__name__}: {exc}",
                          config.path) from None
@@ -110,7 +113,8 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
     ckpt = read_checkpoint(checkpoint_path, progress=progress)
     section = analyze_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None,
                                  genesis_version=options.genesis_version)
-    inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256)]
+    inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
+                             from_cache=section.file.sha256_from_cache)]
     findings = [*section.security_findings, *section.findings]
     config, config_source, given_source = None, checkpoint_path, "checkpoint"
     if given is not None:
@@ -129,12 +133,20 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
         config.findings = [f for f in config.findings if f.code != "config.missing-section"]
         config_source, given_source = f"{checkpoint_path} (inferred from the state_dict)", "inferred"
     built, choice = None, None
-    if config is not None and section.model is not None and section.model.class_name is not None:
-        choice = choose_for_checkpoint(config, section.model)  # the weights decide
-        built = build_from_config(config, options.model_class, choice.model_cfg)
-    elif config is not None and section.model is None:  # no state_dict: the config is all there is
-        choice = _config_choice(config, options)
-        built = build_from_config(config, options.model_class, choice.model_cfg)
+    try:
+        if config is not None and section.model is not None and section.model.class_name is not None:
+            choice = choose_for_checkpoint(config, section.model)  # the weights decide
+            built = build_from_config(config, options.model_class, choice.model_cfg)
+        elif config is not None and section.model is None:  # no state_dict: the config is all there is
+            choice = _config_choice(config, options)
+            built = build_from_config(config, options.model_class, choice.model_cfg)
+    except InputError as exc:  # a config from the file itself must not hide its findings (exit 3)
+        if given is not None:
+            raise
+        built = None
+        findings.append(Finding(severity=Severity.warning, code="checkpoint.model-unbuildable",
+                                message=f"the model of {config_source} cannot be built: {exc.problem}",
+                                where="config"))
     if built is None:
         return _checkpoint_only_report(section, options, inputs, findings)
     report = assemble(built, config, options, inputs, subject="checkpoint", config_source=config_source,
@@ -202,8 +214,11 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
     if norm_info.where != "unknown":  # third-party models have no GENESIS normalization buffers
         normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
     batch_size = resolve_batch_size(options, config)
-    flow, flow_findings = _flow(built, batch_size)
-    memory, memory_findings = _memory(built, config, options, batch_size) if options.memory else (None, [])
+    plan = limits.plan_traces(model, lambda n: _example_inputs(built, n), batch_size)
+    with limits.quiet_torch():
+        flow, flow_findings = _flow(built, batch_size) if plan.flow is None else _skipped("flow", plan.flow)
+        memory, memory_findings = (None, []) if not options.memory else _memory(
+            built, config, options, batch_size) if plan.memory is None else _skipped("memory", plan.memory)
     experiment = config.top.get("experiment_name") or "model"
     return Report(
         meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}),
@@ -241,6 +256,20 @@ def resolve_batch_size(options: ReportOptions, config: LoadedConfig) -> int:
     return DEFAULT_BATCH_SIZE
 
 
+def _example_inputs(built: BuiltModel, batch_size: int) -> Any:
+    import torch
+
+    with torch.device("meta"):
+        return built.spec.example_inputs(built.model_cfg, batch_size)
+
+
+def _skipped(section: str, reason: str) -> tuple[None, list[Finding]]:
+    """A traced section left out because the model is beyond a trace bound (reporter/limits.py)."""
+    what = "data flow" if section == "flow" else "training-step memory and FLOPs"
+    return None, [Finding(severity=Severity.warning, code=f"{section}.skipped", where=section,
+                          message=f"{what} not traced: {reason}")]
+
+
 def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
     """Trace the forward pass; a model whose forward needs real values gets a finding, not a crash."""
     import torch
@@ -252,7 +281,7 @@ def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
             inputs = built.spec.example_inputs(built.model_cfg, batch_size)
         return analyze_flow(built.module, inputs, spec=built.spec, model_cfg=built.model_cfg,
                             batch_size=batch_size), []
-    except (FlowTraceError, InputError) as exc:
+    except (FlowTraceError, InputError, RuntimeError, TypeError, ValueError, OverflowError) as exc:
         return None, [Finding(severity=Severity.warning, code="flow.untraceable",
                               message=f"data flow not traced: {exc}", where="flow")]
 

@@ -14,13 +14,8 @@ from torch import nn
 CONFIG_MODULE = textwrap.dedent(
     """
     from dataclasses import dataclass, field
-    from enum import Enum
     from pathlib import Path
     from typing import Optional, Tuple
-
-    class Fusion(Enum):
-        SUM = "SUM"
-        FILM = "FiLM"
 
     @dataclass
     class ModelConfig:
@@ -39,7 +34,7 @@ CONFIG_MODULE = textwrap.dedent(
         learning_rate: float = 2e-4
         optimizer: str = "AdamW"
         scheduler: Optional[str] = "plateau"
-        fusion_kind: Fusion = Fusion.SUM
+        fusion_kind: str = "SUM"
         output_dir: Path = Path("outputs/run")
 
     @dataclass(frozen=True)

@@ -183,8 +183,12 @@ def test_pickled_whole_module_reports_class_without_importing(tmp_path):
     report = analyze_checkpoint(ckpt)
     assert report.file.module_class == "genesis_models_x.PMTDitX"
     kinds = {g.name: g.kind for g in report.foreign_globals}
-    assert kinds["genesis_models_x.PMTDitX"] == "module-class"
+    # torch.load(weights_only=False) would import genesis_models_x (running its code) to build the
+    # class: outside the allow-list, so a security finding; torch.nn's own classes are allowed.
+    assert kinds["genesis_models_x.PMTDitX"] == "refused-callable"
     assert kinds["torch.nn.modules.linear.Linear"] == "module-class"
+    assert [f.where for f in report.security_findings] == ["genesis_models_x.PMTDitX"]
+    assert exit_status(report) == 3
     assert any(f.code == "checkpoint.pickled-module" for f in report.findings)
 
 
@@ -319,6 +323,7 @@ def _hand_made_zip(path, obj, storage_bytes):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", buffer.getvalue())
         archive.writestr("archive/data/0", storage_bytes)
+        archive.writestr("archive/version", "3\n")  # torch's reader requires it
 
 
 def test_tensor_reaching_past_its_storage_is_a_corrupt_file(tmp_path):

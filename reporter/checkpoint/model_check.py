@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from reporter import limits
 from reporter.checkpoint.compare import compare_state_dict
 from reporter.checkpoint.reader import CheckpointFile
 from reporter.errors import InputError
@@ -79,9 +80,9 @@ def model_from_checkpoint(ckpt: CheckpointFile, given_config: Mapping[str, Any] 
     if decisions and source != "inferred":
         findings.append(_decision_finding(decisions, _SOURCE_WORDS.get(source, source)))
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), limits.build_guard():
             model = build_model(model_cfg)
-    except (InputError, TypeError, ValueError, RuntimeError) as exc:
+    except (InputError, TypeError, ValueError, RuntimeError, OverflowError, limits.LimitExceeded) as exc:
         findings.append(Finding(severity=Severity.error, code="checkpoint.model-not-built",
                                 message=f"the model could not be built from the {source}: {exc}"))
         return ModelFromCheckpoint(source=source, architecture=str(model_cfg.get("architecture", "dit")),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,12 +18,13 @@ from typing import Any
 
 from reporter.checkpoint import digest_cache
 from reporter.checkpoint.formats import (
+    BoundError,
     FormatError,
     Loaded,
+    NotACheckpoint,
     attach,
     detect_format,
-    load_legacy,
-    load_raw_pickle,
+    load_pickles,
     load_safetensors,
     load_zip,
 )
@@ -36,6 +39,7 @@ from reporter.checkpoint.structure import (
 from reporter.checkpoint.tensors import FileBytes, StorageRef, TensorRef
 from reporter.checkpoint.unpickler import GlobalRecord
 from reporter.errors import InputError, no_such_file
+from reporter.limits import NESTING, LimitExceeded
 
 Progress = Callable[[str, float], None]
 TRAINER_KEYS = ("epoch", "global_step", "model_state_dict", "optimizer_state_dict", "best_loss")
@@ -49,6 +53,8 @@ class _Sha256:
     def __init__(self, path: str, size: int, progress: Progress | None) -> None:
         self._digest: str | None = None
         self._error: OSError | None = None
+        self.before = digest_cache.identity(path)  # the file as hashing starts (for the digest cache)
+        self.started_ns = digest_cache.now_ns()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(path, size, progress), daemon=True)
         self._thread.start()
@@ -116,13 +122,14 @@ class CheckpointFile:
     raw: Any = field(default=None, repr=False)
     _hash: _Sha256 | None = field(default=None, repr=False)
     _sha256: str | None = field(default=None, repr=False)
+    sha256_from_cache: bool = False  # the digest was read from the digest cache, not computed now
 
     @property
     def sha256(self) -> str | None:
         """Hex digest of the whole file (waits for the background hash); None if not requested."""
         if self._sha256 is None and self._hash is not None:
             self._sha256 = self._hash.result()
-            digest_cache.store(self.path, self._sha256)
+            digest_cache.store(self.path, self._sha256, self._hash.before, self._hash.started_ns)
         return self._sha256
 
     @property
@@ -147,9 +154,6 @@ def read_checkpoint(path: str | os.PathLike[str], *, progress: Progress | None =
     with open(path, "rb") as stream:
         head = stream.read(64)
     kind = detect_format(head)
-    if kind == "unknown":
-        raise InputError("not a checkpoint: unrecognised bytes (not torch zip/legacy, safetensors or pickle)",
-                         path)
     known = digest_cache.lookup(path) if sha256 else None
     hasher = _Sha256(path, size, progress) if sha256 and known is None else None
     if progress is not None:
@@ -161,7 +165,7 @@ def read_checkpoint(path: str | os.PathLike[str], *, progress: Progress | None =
             hasher.cancel()
         raise
     if known is not None:
-        checkpoint._sha256 = known
+        checkpoint._sha256, checkpoint.sha256_from_cache = known, True
     if progress is not None:
         progress("reading pickle", 1.0)
     return checkpoint
@@ -170,11 +174,16 @@ def read_checkpoint(path: str | os.PathLike[str], *, progress: Progress | None =
 def _read(kind: str, path: str, size: int, hasher: _Sha256 | None) -> CheckpointFile:
     try:
         loaded = _load(kind, path, size)
+    except NotACheckpoint as exc:
+        raise InputError(str(exc), path) from None
+    except BoundError as exc:
+        raise InputError(f"refused, beyond a bound: {exc}", path) from None
     except FormatError as exc:
         raise InputError(f"not a readable {kind} checkpoint: {exc}", path) from None
     except OSError as exc:
         raise InputError(f"could not be read ({exc.strerror})", path) from None
-    except (ValueError, LookupError, EOFError, OverflowError, NotImplementedError, MemoryError) as exc:
+    except (ValueError, LookupError, EOFError, OverflowError, NotImplementedError, MemoryError,
+            RecursionError, struct.error) as exc:
         # corrupt containers surface as many exception types (zip names, struct sizes, offsets...)
         raise InputError(f"not a readable {kind} checkpoint: corrupt ({_one_line(exc)})", path) from None
     attach(loaded, FileBytes(path))
@@ -194,11 +203,16 @@ def _check_file(path: str) -> int:
     if os.path.isdir(path):
         raise InputError("is a directory, not a checkpoint file", path)
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb"):
-            pass
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the report
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise InputError(f"cannot be opened ({exc.strerror})", path) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError("not a regular file (a device, FIFO or socket), not a checkpoint", path)
+    size = st.st_size
     if size == 0:
         raise InputError("file is empty", path)
     return size
@@ -207,20 +221,26 @@ def _check_file(path: str) -> int:
 def _load(kind: str, path: str, size: int) -> Loaded:
     if kind == "torch-zip":
         return load_zip(path)
-    if kind == "torch-legacy":
-        return load_legacy(path, size)
     if kind == "safetensors":
         return load_safetensors(path, size)
-    return load_raw_pickle(path)
+    from reporter.checkpoint.legacy_tar import load_tar, open_tar
+
+    archive = open_tar(path)  # torch.load tries its pre-0.4 tar format first
+    if archive is not None:
+        return load_tar(archive)
+    return load_pickles(path, size)
 
 
 def _interpret(loaded: Loaded, path: str, size: int) -> CheckpointFile:
     obj = loaded.obj
     records = list(loaded.registry.values())
     problems = [loaded.load_error] if loaded.load_error else []
-    depth = max_depth(obj)
-    if depth >= 200:
-        problems.append("objects nested deeper than 200 levels were not inspected")
+    problems += loaded.notes
+    hostile = any(r.kind == "refused-callable" for r in records)
+    if max_depth(obj) >= NESTING:
+        if not hostile:
+            raise InputError(f"refused, beyond a bound: objects nested more than {NESTING} levels deep", path)
+        problems.append(f"objects nested deeper than {NESTING} levels were not inspected")
     checkpoint = CheckpointFile(
         path=path, format=loaded.format, size_bytes=size, structure="none", top_level=_describe_top(obj),
         state_dict={}, foreign_globals=records, storages=loaded.storages, read_problems=problems,
@@ -268,13 +288,25 @@ def _read_trainer(checkpoint: CheckpointFile, obj: dict) -> None:
                 "early_stopping": "early_stopping_state_dict", "metrics": "metrics", "config": "config",
                 "checkpoint_metadata": "checkpoint_metadata"}
     for attribute, key in sections.items():
-        value = to_plain(obj.get(key)) if key in obj else None
+        value = _plain(checkpoint, key, obj.get(key)) if key in obj else None
         if value is not None and not isinstance(value, dict):
             value = {"value": value}
         setattr(checkpoint, attribute, value)
     for key in ("epoch", "global_step", "best_loss", "suffix"):
         if key in obj:
-            checkpoint.training[key] = to_plain(obj[key])
+            checkpoint.training[key] = _plain(checkpoint, key, obj[key])
+
+
+def _plain(checkpoint: CheckpointFile, key: str, value: Any) -> Any:
+    """``to_plain`` within its bound: beyond it the file is refused, unless it is already hostile
+    (then the section is left out and the security findings are still reported)."""
+    try:
+        return to_plain(value)
+    except LimitExceeded as exc:
+        if not checkpoint.refused:
+            raise InputError(f"refused, beyond a bound: {key}: {exc}", checkpoint.path) from None
+        checkpoint.read_problems.append(f"{key} not read: {exc}")
+        return None
 
 
 def _mark_module_classes(checkpoint: CheckpointFile) -> None:

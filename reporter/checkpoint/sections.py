@@ -26,16 +26,23 @@ from reporter.report.checkpoint import (
 )
 
 SECTION_ORDER = ("model", "optimizer", "early-stopping copy", "other")
+_JSON_INT = 1 << 63
 
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond the float range is not a usable figure
+        return None
 
 
 def _integer(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    """A 64-bit integer, or None (a larger one cannot be a GENESIS counter and breaks JSON readers)."""
+    if isinstance(value, int) and not isinstance(value, bool) and -_JSON_INT <= value < _JSON_INT:
+        return int(value)
+    return None
 
 
 def file_summary(ckpt: CheckpointFile) -> FileSummary:
@@ -49,7 +56,8 @@ def file_summary(ckpt: CheckpointFile) -> FileSummary:
     sections = [SectionSize(section=name, bytes=size, fraction=size / ckpt.size_bytes)
                 for name, size in totals.items() if size or name == "model"]
     return FileSummary(path=ckpt.path, format=ckpt.format, structure=ckpt.structure,
-                       size_bytes=ckpt.size_bytes, sha256=ckpt.sha256, top_level=ckpt.top_level,
+                       size_bytes=ckpt.size_bytes, sha256=ckpt.sha256, sha256_from_cache=ckpt.sha256_from_cache,
+                       top_level=ckpt.top_level,
                        sections=sections, module_class=ckpt.module_class)
 
 
@@ -74,7 +82,10 @@ def training_state(ckpt: CheckpointFile) -> TrainingState | None:
 
 
 def _jsonable(value: Any) -> Any:
-    """Plain values for the report: tensors become a short description."""
+    """Plain values for the report: tensors become a short description, integers beyond 64 bits a
+    string (JSON readers lose or reject them; the digits are kept exactly up to 100 of them)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -_JSON_INT <= value < _JSON_INT:
+        return str(value) if value.bit_length() < 330 else f"<integer of {value.bit_length():,} bits>"
     if isinstance(value, TensorRef):
         return f"tensor{list(value.shape)} {str(value.dtype).removeprefix('torch.')}"
     if isinstance(value, dict):
@@ -238,14 +249,17 @@ def foreign_globals(ckpt: CheckpointFile) -> list[ForeignGlobal]:
 
 
 def security_findings(ckpt: CheckpointFile) -> list[Finding]:
-    """One `security` finding per code-running callable the pickle names (none of them was run)."""
+    """One `security` finding per global outside the allow-list (``checkpoint.allowlist``): loading the
+    file with ``torch.load(weights_only=False)`` would import it and build or call it. None was run."""
     findings = []
     for record in ckpt.refused:
         attempted = "; ".join(record.calls[:3]) if record.calls else "referenced, not called"
         findings.append(Finding(
             severity=Severity.security, code="checkpoint.code-execution",
-            message=(f"the pickle would call {record.name} — refused, nothing was executed "
-                     f"(attempted: {attempted}). Do not load this file with torch.load(weights_only=False)."),
+            message=(f"the pickle names {record.name}, which is not on the allow-list of what a checkpoint "
+                     "may construct: torch.load(weights_only=False) would import and run it — refused, "
+                     f"nothing was executed (attempted: {attempted}). Do not load this file with "
+                     "torch.load(weights_only=False)."),
             where=record.name,
         ))
     return findings

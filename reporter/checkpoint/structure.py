@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from reporter.checkpoint.standins import NumpyArray, NumpyDtype, StandIn
 from reporter.checkpoint.tensors import TensorRef
-from reporter.checkpoint.unpickler import NumpyArray, NumpyDtype, StandIn
+from reporter.limits import NESTING, PLAIN_NODES, LimitExceeded
+from reporter.safe_repr import short_repr
 
-MAX_DEPTH = 200
+MAX_DEPTH = NESTING
 
 
 def _children(obj: Any) -> Iterator[tuple[str, Any]]:
@@ -113,21 +115,28 @@ def module_classes(module: StandIn) -> set[str]:
     return found
 
 
-def to_plain(obj: Any, depth: int = 0) -> Any:
+def to_plain(obj: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
     """Plain Python values: stand-ins become dicts (or strings), numpy values become numbers/lists.
 
     Tensor references are kept as they are; callers decide whether to show shapes or statistics.
+    Shared references are expanded (the result is a tree), so the number of values produced is
+    bounded by ``limits.PLAIN_NODES``: a "billion laughs" structure ends in a truncation marker.
     """
+    if budget is None:
+        budget = [PLAIN_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise LimitExceeded(f"a value expands to more than {PLAIN_NODES:,} values (shared references; bound)")
     if depth > MAX_DEPTH:
         return "<nested too deeply>"
     if obj is None or isinstance(obj, (bool, int, float, str, bytes, TensorRef)):
         return obj
     if isinstance(obj, dict):
-        return {_plain_key(k): to_plain(v, depth + 1) for k, v in obj.items()}
+        return {_plain_key(k, budget): to_plain(v, depth + 1, budget) for k, v in obj.items()}
     if isinstance(obj, tuple):
-        return tuple(to_plain(v, depth + 1) for v in obj)
+        return tuple(to_plain(v, depth + 1, budget) for v in obj)
     if isinstance(obj, (list, set, frozenset)):
-        return [to_plain(v, depth + 1) for v in obj]
+        return [to_plain(v, depth + 1, budget) for v in obj]
     if isinstance(obj, type) and issubclass(obj, StandIn):  # a class itself stored as a value
         return f"<class {obj._record.name}>"
     if isinstance(obj, NumpyArray):
@@ -137,17 +146,19 @@ def to_plain(obj: Any, depth: int = 0) -> Any:
     if isinstance(obj, StandIn):
         attributes = obj.attributes()
         if attributes:
-            return {_plain_key(k): to_plain(v, depth + 1) for k, v in attributes.items()}
+            return {_plain_key(k, budget): to_plain(v, depth + 1, budget) for k, v in attributes.items()}
         if len(obj.args) == 1 and not obj.kwargs:  # Enum members pickle as Class(value)
             value = obj.args[0]
-            return value if isinstance(value, (str, int, float, bool)) else str(to_plain(value, depth + 1))
+            return value if isinstance(value, (str, int, float, bool)) else short_repr(
+                to_plain(value, depth + 1, budget))
         if obj.args:
-            return f"{obj.origin}({', '.join(repr(to_plain(a, depth + 1)) for a in obj.args)})"
+            shown = ", ".join(short_repr(to_plain(a, depth + 1, budget)) for a in obj.args[:8])
+            return short_repr(f"{obj.origin}({shown})")
         return f"<{obj.origin}>"
     if hasattr(obj, "item") and type(obj).__module__ == "numpy":
         return obj.item()
     return str(obj)
 
 
-def _plain_key(key: Any) -> Any:
-    return key if isinstance(key, (str, int, float, bool)) or key is None else str(to_plain(key))
+def _plain_key(key: Any, budget: list[int]) -> Any:
+    return key if isinstance(key, (str, int, float, bool)) or key is None else short_repr(to_plain(key, 0, budget))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import mmap
+import pickle
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -39,12 +41,17 @@ class StorageRef:
     key: str
     dtype: torch.dtype
     numel: int
-    offset: int | None = None  # byte offset in the file; None when the bytes are held in memory
-    data: bytes | None = None  # only for formats that cannot be mapped (compressed zip entries)
+    offset: int | None = None  # byte offset in the file, or in ``data`` when that is set
+    data: Any = None  # a buffer (mmap of inflated bytes) for entries that cannot be mapped from the file
 
     @property
     def nbytes(self) -> int:
-        return self.numel * _element_size(self.dtype)
+        return self.numel * element_size(self.dtype)
+
+    def __setstate__(self, state: Any) -> None:
+        # A pickle's BUILD on a storage could swap in bytes the file's storage does not hold; torch
+        # reads the storage from the file whatever the pickle sets, so such a file is refused.
+        raise pickle.UnpicklingError("the pickle sets state on a tensor storage (no torch.save writes that)")
 
 
 @dataclass
@@ -66,7 +73,10 @@ class TensorRef:
 
     @property
     def nbytes(self) -> int:
-        return self.numel * _element_size(self.dtype)
+        return self.numel * element_size(self.dtype)
+
+    def __setstate__(self, state: Any) -> None:
+        raise pickle.UnpicklingError("the pickle sets state on a tensor (no torch.save writes that)")
 
     def is_contiguous(self) -> bool:
         expected = 1
@@ -90,8 +100,15 @@ class TensorRef:
         return torch.empty_strided(self.shape, self.stride, dtype=self.dtype, device="meta")
 
 
-def _element_size(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
+_ELEMENT_SIZES: dict[torch.dtype, int] = {}
+
+
+def element_size(dtype: torch.dtype) -> int:
+    """Bytes per element of ``dtype`` (cached: a pickle may name it a hundred thousand times)."""
+    size = _ELEMENT_SIZES.get(dtype)
+    if size is None:
+        size = _ELEMENT_SIZES[dtype] = torch.empty((), dtype=dtype).element_size()
+    return size
 
 
 class FileBytes:
@@ -113,7 +130,7 @@ class FileBytes:
         if storage.numel == 0:
             return torch.empty(0, dtype=storage.dtype)
         buffer = storage.data if storage.data is not None else self._mapping()
-        offset = 0 if storage.data is not None else storage.offset
+        offset = storage.offset or 0
         with warnings.catch_warnings():
             # The map is read-only on purpose: nothing may write to the user's file or copy it.
             warnings.simplefilter("ignore", UserWarning)

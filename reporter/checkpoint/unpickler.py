@@ -1,396 +1,412 @@
-"""A pickle reader that never executes anything from the file.
+"""A pickle reader that never executes anything from the file and never exceeds its bounds.
 
-Every global the pickle names goes through :meth:`SafeUnpickler.find_class`, which never imports
-anything: torch's tensor-rebuild functions are replaced by our own that build :class:`TensorRef`
-objects, a few plain data builders (OrderedDict, set, bytes via ``_codecs.encode``, numpy scalars and
-arrays, pathlib paths) are rebuilt by our own code, and every other name becomes an inert generated
-class. Calling such a class only records the arguments. Names of code-running callables (``os.system``,
-``eval``, ``subprocess.*``...) are recorded as refused so the report can show them as a security finding.
+:class:`SafeUnpickler` is Python's own pure-Python unpickler with every way out closed: each global
+goes through :func:`allowlist.lookup` (our own builders for what is allowed, an inert recorder — and a
+security finding — for everything else; nothing is imported), and every operation that could cost
+more than the file is worth is bounded before it runs (see ``reporter.limits``): opcodes executed,
+bytes and line lengths read, container sizes, key nesting and hash collisions of dicts and sets,
+tensor count, and which objects a ``BUILD`` may set state on. Deep structures never reach C code that
+recurses on them (hashing a tuple nested 10^6 deep crashes CPython): a key's nesting is measured
+iteratively before it is hashed.
 """
 
 from __future__ import annotations
 
-import _compat_pickle
+import collections
 import io
 import pickle
-import re
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
-import torch
-
-from reporter.checkpoint.tensors import STORAGE_DTYPES, StorageRef, TensorRef
-
-GlobalKind = Literal["data-holder", "refused-callable", "module-class", "unknown-callable"]
-
-# Modules whose callables can run code, touch files or the network, or load more code.
-DANGEROUS_MODULES = {
-    "os", "posix", "nt", "subprocess", "builtins", "__builtin__", "importlib", "runpy", "pickle",
-    "_pickle", "cPickle", "sys", "shutil", "socket", "ctypes", "code", "codeop", "pty", "webbrowser",
-    "marshal", "types", "functools", "operator", "timeit", "pdb", "bdb", "platform", "multiprocessing",
-    "asyncio", "requests", "urllib", "urllib2", "http", "httplib", "ftplib", "smtplib", "telnetlib",
-    "tempfile", "io", "_io", "site", "inspect", "threading", "_thread", "signal", "glob", "gc",
-    "commands", "popen2", "dill", "joblib", "cloudpickle", "shelve", "zipimport", "imp", "pkgutil",
-    "_posixsubprocess", "posixpath", "ntpath", "fileinput", "linecache", "distutils", "setuptools",
-    "pip", "venv", "ensurepip", "torch.hub", "torch.serialization", "torch.jit", "torch.ops",
-    "torch._C", "torch.utils.cpp_extension", "torch.package", "numpy.testing", "numpy.f2py",
-    "numpy.distutils", "numpy.lib.npyio", "numpy.load", "copyreg_unsafe", "_operator", "_functools",
-}
-DANGEROUS_NAMES = {
-    "eval", "exec", "compile", "system", "popen", "__import__", "getattr", "setattr", "delattr",
-    "open", "execfile", "spawn", "run", "call", "check_call", "check_output", "Popen", "load", "loads",
-    "import_module", "run_path", "run_module", "apply", "globals", "locals", "vars", "input",
-    "breakpoint", "remove", "unlink", "rmtree", "rmdir", "kill", "fork", "execv", "execve",
-    "execl", "execvp", "startfile", "attrgetter", "methodcaller", "partial", "reduce",
-}
-def _sized(kind: type) -> Any:
-    """``bytes``/``bytearray`` that refuse an integer size (a pickle could ask for terabytes)."""
-
-    def build(*args: Any) -> Any:
-        if args and isinstance(args[0], int):
-            raise pickle.UnpicklingError(f"pickle asks for a pre-sized {kind.__name__}")
-        return kind(*args)
-
-    return build
-
-
-SAFE_BUILTINS = {"set": set, "frozenset": frozenset, "bytearray": _sized(bytearray), "complex": complex,
-                 "slice": slice, "bytes": _sized(bytes)}  # no range: set(range(10**12)) is a bomb
-PATH_CLASSES = {"PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath", "Path", "PurePath"}
-_SIMPLE_DTYPE = re.compile(r"^[<>|=]?[biufcmMSUV?][0-9]*$")
-_REPR_LIMIT = 200
-
-
-def is_dangerous(module: str, name: str) -> bool:
-    """Whether a global names a callable that can run code (judged by name only, never imported)."""
-    root = module.split(".")[0]
-    if module == "builtins" or module == "__builtin__":
-        return name not in SAFE_BUILTINS
-    if module in DANGEROUS_MODULES or root in DANGEROUS_MODULES:
-        return True
-    if any(module.startswith(prefix + ".") for prefix in DANGEROUS_MODULES):
-        return True
-    return name in DANGEROUS_NAMES
-
-
-@dataclass
-class GlobalRecord:
-    """What the pickle did with one foreign global: how often it named it and how it called it."""
-
-    name: str
-    kind: GlobalKind
-    references: int = 0
-    calls: list[str] = field(default_factory=list)
-
-    def record_call(self, args: tuple, kwargs: dict | None = None) -> None:
-        text = ", ".join(_short_repr(a) for a in args)
-        if kwargs:
-            text += ", " + ", ".join(f"{k}={_short_repr(v)}" for k, v in kwargs.items())
-        if len(self.calls) < 20:
-            self.calls.append(f"{self.name}({text})")
-
-
-def _short_repr(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a stand-in's repr must never break the report
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
-
-
-class StandIn:
-    """Inert instance of a foreign class: remembers constructor arguments and pickled state only."""
-
-    __slots__ = ("args", "kwargs", "state", "items", "entries")
-    _record: GlobalRecord
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> StandIn:
-        obj = object.__new__(cls)
-        obj.args, obj.kwargs, obj.state, obj.items, obj.entries = args, kwargs, None, [], {}
-        cls._record.record_call(args, kwargs)
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # arguments were recorded in __new__
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def append(self, item: Any) -> None:
-        self.items.append(item)
-
-    def extend(self, items: Any) -> None:
-        self.items.extend(items)
-
-    def add(self, item: Any) -> None:
-        self.items.append(item)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.entries[key] = value
-
-    @property
-    def origin(self) -> str:
-        return type(self)._record.name
-
-    def __repr__(self) -> str:
-        return f"<stand-in {self.origin}>"
-
-    def attributes(self) -> dict[str, Any]:
-        """The object's attribute dict as pickled (``__dict__`` state, plus slot state if any)."""
-        state = self.state
-        if isinstance(state, tuple) and len(state) == 2 and (state[0] is None or isinstance(state[0], dict)):
-            merged = dict(state[0] or {})
-            if isinstance(state[1], dict):
-                merged.update(state[1])
-            return merged
-        return dict(state) if isinstance(state, dict) else {}
-
-
-class RefusedCall(StandIn):
-    """Result of 'calling' a refused callable: inert, and itself callable so chains stay inert."""
-
-    __slots__ = ()
-
-    def __call__(self, *args: Any, **kwargs: Any) -> RefusedCall:
-        return type(self)(*args, **kwargs)
-
-
-class _StorageType:
-    """What ``torch.FloatStorage`` & co. unpickle to: only the dtype matters."""
-
-    def __init__(self, dtype: torch.dtype) -> None:
-        self.dtype = dtype
-
-
-class _ParameterType:
-    """Marker for ``torch.nn.parameter.Parameter`` when a pickle names the class itself."""
-
-
-class NumpyDtype:
-    """Stand-in for ``numpy.dtype(...)``: turned into a real dtype only for simple type codes."""
-
-    def __init__(self, code: Any, align: Any = False, copy: Any = True) -> None:
-        self.code = code
-        self.byteorder: str | None = None
-
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and len(state) > 1 and isinstance(state[1], str):
-            self.byteorder = state[1]
-
-    def resolve(self) -> np.dtype:
-        if not isinstance(self.code, str) or not _SIMPLE_DTYPE.match(self.code):
-            raise pickle.UnpicklingError(f"numpy dtype {self.code!r} is not a plain numeric type")
-        dtype = np.dtype(self.code)
-        if self.byteorder in ("<", ">"):
-            dtype = dtype.newbyteorder(self.byteorder)
-        return dtype
-
-
-class NumpyArray:
-    """Stand-in for a pickled ``numpy.ndarray``: rebuilt from raw bytes for plain numeric dtypes."""
-
-    def __init__(self) -> None:
-        self.value: np.ndarray | None = None
-
-    def __setstate__(self, state: Any) -> None:
-        if not (isinstance(state, tuple) and len(state) == 5):
-            return
-        _, shape, dtype, fortran, raw = state
-        if isinstance(dtype, NumpyDtype) and isinstance(raw, (bytes, bytearray)):
-            array = np.frombuffer(bytes(raw), dtype=dtype.resolve())
-            self.value = array.reshape(shape, order="F" if fortran else "C")
-
-
-def _numpy_scalar(dtype: Any, raw: Any = None) -> Any:
-    if not isinstance(dtype, NumpyDtype) or not isinstance(raw, (bytes, bytearray)):
-        raise pickle.UnpicklingError("numpy scalar without a plain dtype and bytes")
-    return np.frombuffer(bytes(raw), dtype=dtype.resolve())[0].item()
-
-
-def _numpy_reconstruct(cls: Any, shape: Any, typecode: Any) -> NumpyArray:
-    return NumpyArray()
-
-
-def _numpy_frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> NumpyArray:
-    holder = NumpyArray()
-    if isinstance(dtype, NumpyDtype) and isinstance(buf, (bytes, bytearray)):
-        holder.value = np.frombuffer(bytes(buf), dtype=dtype.resolve()).reshape(shape, order=order)
-    return holder
-
-
-def _codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "utf-8", "utf8"):
-        raise pickle.UnpicklingError("unexpected _codecs.encode arguments")
-    return text.encode(encoding)
-
-
-def _as_path(*parts: Any) -> str:
-    return "/".join(str(p) for p in parts).replace("//", "/") if parts else "."
-
-
-def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, *rest: Any) -> TensorRef:
-    return _checked_tensor(storage, storage_offset, size, stride, None)
-
-
-def _rebuild_tensor_v3(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any,
-                       hooks: Any, dtype: Any, *rest: Any) -> TensorRef:
-    return _checked_tensor(storage, storage_offset, size, stride, dtype if isinstance(dtype, torch.dtype)
-                           else None)
-
-
-def _checked_tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: torch.dtype | None,
-                    ) -> TensorRef:
-    """A tensor reference whose every element lies inside its storage (else the file is corrupt)."""
-    if not isinstance(storage, StorageRef):
-        raise pickle.UnpicklingError("tensor rebuild without a storage reference")
-    try:
-        shape = tuple(int(s) for s in size)
-        strides = tuple(int(s) for s in stride)
-        start = int(offset)
-    except (TypeError, ValueError):
-        raise pickle.UnpicklingError("tensor with a malformed shape, stride or offset") from None
-    dtype = dtype or storage.dtype
-    if len(shape) != len(strides) or start < 0 or any(s < 0 for s in shape + strides):
-        raise pickle.UnpicklingError("tensor with a malformed shape, stride or offset")
-    ref = TensorRef(storage, start, shape, strides, dtype)
-    if ref.numel:
-        last = start + sum((n - 1) * st for n, st in zip(shape, strides, strict=True))
-        element = ref.nbytes // ref.numel
-        if (last + 1) * element > storage.nbytes:
-            raise pickle.UnpicklingError("tensor extends past the end of its storage")
-    return ref
-
-
-def _rebuild_parameter(data: Any, requires_grad: Any = True, hooks: Any = None, *rest: Any) -> Any:
-    if isinstance(data, TensorRef):
-        data.is_parameter = True
-        data.requires_grad = bool(requires_grad)
-    return data
-
-
-_TORCH_FUNCTIONS = {
-    "torch._utils._rebuild_tensor": _rebuild_tensor,
-    "torch._utils._rebuild_tensor_v2": _rebuild_tensor,
-    "torch._utils._rebuild_tensor_v3": _rebuild_tensor_v3,
-    "torch._utils._rebuild_parameter": _rebuild_parameter,
-    "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
-}
-_DTYPE_NAMES = {str(d).removeprefix("torch."): d for d in (
-    torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16,
-    torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128)}
-
-
-def _rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> Any:
-    if func not in _TORCH_FUNCTIONS.values():
-        raise pickle.UnpicklingError("tensor subclass rebuilt by an unknown function")
-    result = func(*args)
-    if new_type is _ParameterType and isinstance(result, TensorRef):
-        result.is_parameter = True
-    return result
-
-
-def _reconstructor(cls: Any, base: Any, state: Any = None) -> Any:
-    """``copyreg._reconstructor`` without calling anything foreign: only stand-ins are created."""
-    if isinstance(cls, type) and issubclass(cls, StandIn):
-        return StandIn.__new__(cls)
-    raise pickle.UnpicklingError("copyreg._reconstructor on a class that is not a stand-in")
-
-
-_SAFE_GLOBALS: dict[str, Any] = {
-    "collections.OrderedDict": __import__("collections").OrderedDict,
-    "_codecs.encode": _codecs_encode,
-    "copyreg._reconstructor": _reconstructor,
-    "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
-    "torch.nn.parameter.Parameter": _ParameterType,
-    "torch.Size": lambda *a: tuple(*a) if a else (),
-    "torch.device": lambda *a: ":".join(str(x) for x in a),
-}
-_NUMPY_GLOBALS = {
-    "scalar": _numpy_scalar, "dtype": NumpyDtype, "_reconstruct": _numpy_reconstruct,
-    "ndarray": NumpyArray, "_frombuffer": _numpy_frombuffer,
-}
-_NUMPY_MODULES = {"numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric",
-                  "numpy._core.numeric"}
-
-
-class SafeUnpickler(pickle.Unpickler):
-    """Unpickler whose every global is a stand-in, a refused recorder, or our own safe rebuild."""
-
-    def __init__(self, file: io.BufferedIOBase, registry: dict[str, GlobalRecord],
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any, BinaryIO
+
+from reporter.checkpoint.allowlist import (
+    Builder,
+    ParameterType,
+    StorageType,
+    _rebuild_from_type_for,
+    _tensor_builder,
+    canonical,
+    keyed,
+    lookup,
+)
+from reporter.checkpoint.standins import (
+    GlobalKind,
+    GlobalRecord,
+    NumpyArray,
+    NumpyDtype,
+    RefusedCall,
+    StandIn,
+    stand_in_class,
+)
+from reporter.checkpoint.tensors import StorageRef, TensorRef
+from reporter.limits import (
+    CONTAINER_ITEMS,
+    HASH_COLLISIONS,
+    NESTING,
+    PICKLE_BYTES,
+    PICKLE_LINE,
+    PICKLE_OPCODES,
+    TENSORS,
+)
+
+__all__ = ["BoundedReader", "GlobalRecord", "NumpyArray", "NumpyDtype", "PickleBound", "RefusedCall",
+           "SafeUnpickler", "StandIn", "StorageType"]
+
+MAX_FOREIGN = 1_000  # distinct foreign globals listed one by one (the rest are counted)
+_NAME_CHARS = 256
+_PICKLE = pickle._Unpickler  # noqa: SLF001 - the pure-Python unpickler, whose every opcode we control
+
+
+class PickleBound(pickle.UnpicklingError):
+    """The pickle asks for more than a documented bound allows (the message names the bound)."""
+
+
+class BoundedReader:
+    """A file view that reads at most ``limit`` bytes from ``start`` and lines of bounded length."""
+
+    def __init__(self, stream: BinaryIO, limit: int = PICKLE_BYTES) -> None:
+        self._stream = stream
+        self._left = limit
+        self._limit = limit
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self._left:
+            if self._left <= 0:
+                raise PickleBound(f"the pickle is longer than {self._limit:,} bytes (bound)")
+            size = self._left
+        data = self._stream.read(size)
+        self._left -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self) -> bytes:
+        data = self._stream.readline(min(PICKLE_LINE, max(self._left, 0)) + 1)
+        if len(data) > PICKLE_LINE:
+            raise PickleBound(f"a text line of the pickle is longer than {PICKLE_LINE:,} bytes (bound)")
+        self._left -= len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+
+class _Stop(Exception):
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+
+
+class SafeUnpickler(_PICKLE):
+    """Unpickler whose every global is our own builder or an inert recorder, within fixed bounds."""
+
+    dispatch = dict(_PICKLE.dispatch)
+
+    def __init__(self, file: BinaryIO, registry: dict[str, GlobalRecord],
                  storages: dict[str, StorageRef] | None = None,
-                 storage_factory: Any = None) -> None:
-        super().__init__(file)
+                 storage_factory: Callable[[str, Any, int], StorageRef] | None = None) -> None:
+        if not isinstance(file, (BoundedReader, io.BytesIO)):
+            file = BoundedReader(file)  # in-memory pickles were size-checked by whoever read them
+        elif isinstance(file, io.BytesIO) and file.getbuffer().nbytes > PICKLE_BYTES:
+            raise PickleBound(f"the pickle is longer than {PICKLE_BYTES:,} bytes (bound)")
+        super().__init__(file, encoding="utf-8")
         self.registry = registry
         self.storages = storages if storages is not None else {}
         self.storage_factory = storage_factory
-        self._classes: dict[str, type] = {}
+        self._classes: dict[str, type[StandIn]] = {}
+        self._depths: dict[int, tuple[Any, int]] = {}  # id -> (tuple/frozenset kept alive, nesting)
+        self._hashes: dict[int, tuple[Any, Counter]] = {}  # id -> (container kept alive, hash counts)
+        self._tensor_builders: dict[bool, Callable[..., TensorRef]] = {}
+        self._builder_ids: set[int] = set()  # filled as tensor builders are made (checked by identity)
+        self.tensors = 0
+        self.opcodes = 0
+        self.unlisted = 0
+        self.dict_builder = Builder("builtins.dict", keyed(self, dict, "dict"))
+        self.rebuild_from_type = _rebuild_from_type_for(self, self._builder_ids)
 
-    def find_class(self, module: str, name: str) -> Any:  # noqa: C901 - one dispatch table
-        # Protocol 0-2 pickles name Python 3 globals by their Python 2 names (``__builtin__``,
-        # ``commands``...): translate the names like pickle does, without importing anything.
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        elif module in _compat_pickle.IMPORT_MAPPING:
-            module = _compat_pickle.IMPORT_MAPPING[module]
+    # --- the read loop -----------------------------------------------------------------------------
+
+    def load(self) -> Any:
+        self._unframer = pickle._Unframer(self._file_read, self._file_readline)  # noqa: SLF001
+        self.read = self._unframer.read
+        self.readinto = self._unframer.readinto
+        self.readline = self._unframer.readline
+        self.metastack: list[list[Any]] = []
+        self.stack: list[Any] = []
+        self.append = self.stack.append
+        self.proto = 0
+        read, dispatch = self.read, self.dispatch
+        try:
+            while True:
+                key = read(1)
+                if not key:
+                    raise EOFError("the pickle ends before its STOP opcode (truncated)")
+                self.opcodes += 1
+                if self.opcodes > PICKLE_OPCODES:
+                    raise PickleBound(f"the pickle runs more than {PICKLE_OPCODES:,} opcodes (bound)")
+                dispatch[key[0]](self)
+        except _Stop as stop:
+            return stop.value
+
+    def load_stop(self) -> None:
+        raise _Stop(self.stack.pop())
+
+    dispatch[pickle.STOP[0]] = load_stop
+
+    # --- globals -------------------------------------------------------------------------------------
+
+    def find_class(self, module: str, name: str) -> Any:
+        module, name = canonical(str(module)[:_NAME_CHARS], str(name)[:_NAME_CHARS])
+        entry = lookup(module, name)
+        if entry is not None:
+            if entry.kind is not None:
+                self._note(f"{module}.{name}", entry.kind)
+            return entry.make(self, module, name)
+        return self.stand_in(module, name, "refused-callable")
+
+    def stand_in(self, module: str, name: str, kind: GlobalKind) -> type[StandIn]:
         full = f"{module}.{name}"
-        if full in _TORCH_FUNCTIONS:
-            return _TORCH_FUNCTIONS[full]
-        if full in _SAFE_GLOBALS:
-            return _SAFE_GLOBALS[full]
-        if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(STORAGE_DTYPES[name])
-        if module in ("torch", "torch.storage") and name == "UntypedStorage":
-            return _StorageType(torch.uint8)
-        if module == "torch" and name in _DTYPE_NAMES:
-            return _DTYPE_NAMES[name]
-        if module in ("builtins", "__builtin__") and name in SAFE_BUILTINS:
-            return SAFE_BUILTINS[name]
-        if module in _NUMPY_MODULES and name in _NUMPY_GLOBALS:
-            self._note(full, "data-holder")
-            return _NUMPY_GLOBALS[name]
-        if module in ("pathlib", "pathlib._local") and name in PATH_CLASSES:
-            self._note(full, "data-holder")
-            return _as_path
-        return self._stand_in_class(module, name)
+        cls = self._classes.get(full)
+        if cls is None:
+            record = self._note(full, kind)
+            cls = self._classes[full] = stand_in_class(record, refused=kind == "refused-callable")
+        elif kind == "refused-callable":
+            self._note(full, kind)
+        return cls
 
     def _note(self, full: str, kind: GlobalKind) -> GlobalRecord:
         record = self.registry.get(full)
         if record is None:
-            record = self.registry[full] = GlobalRecord(full, kind)
+            if len(self.registry) >= MAX_FOREIGN:
+                self.unlisted += 1
+                full = "(further globals, not listed one by one)"
+                record = self.registry.get(full)
+            if record is None:
+                record = self.registry[full] = GlobalRecord(full, kind)
+        if kind == "refused-callable":
+            record.kind = kind
         record.references += 1
         return record
 
-    def _stand_in_class(self, module: str, name: str) -> type:
-        full = f"{module}.{name}"
-        if is_dangerous(module, name):
-            kind: GlobalKind = "refused-callable"
-        elif module.startswith("torch.nn.modules") or module == "__main__" and name[:1].isupper():
-            kind = "data-holder"  # re-classified as module-class once its state shows nn.Module fields
-        elif module.startswith("torch"):
-            kind = "unknown-callable"
-        else:
-            kind = "data-holder" if name[:1].isupper() else "unknown-callable"
-        record = self._note(full, kind)
-        cls = self._classes.get(full)
-        if cls is None:
-            base = RefusedCall if kind in ("refused-callable", "unknown-callable") else StandIn
-            safe_name = re.sub(r"\W", "_", name) or "Global"
-            cls = type(safe_name, (base,), {"__slots__": (), "_record": record, "__module__": "standin"})
-            self._classes[full] = cls
-        return cls
+    def get_extension(self, code: int) -> None:
+        raise pickle.UnpicklingError("the pickle uses the extension registry (EXT opcodes)")
 
     def persistent_load(self, pid: Any) -> Any:
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] in ("storage", b"storage")):
             raise pickle.UnpicklingError("unsupported persistent reference in pickle")
-        storage_type, key, numel = pid[1], str(pid[2]), pid[4]
-        if not isinstance(storage_type, _StorageType) or not isinstance(numel, int):
+        storage_type, key, numel = pid[1], pid[2], pid[4]
+        if not isinstance(storage_type, StorageType) or type(numel) is not int or numel < 0:
             raise pickle.UnpicklingError("malformed storage reference in pickle")
+        if len(pid) > 5 and pid[5] is not None:
+            raise pickle.UnpicklingError("storage views (files of torch before 1.0) are not supported")
+        if not isinstance(key, (str, int)) or len(str(key)) > 64:
+            raise pickle.UnpicklingError("malformed storage key in pickle")
+        key = str(key)
         existing = self.storages.get(key)
         if existing is not None:
             return existing
         if self.storage_factory is None:
             raise pickle.UnpicklingError("pickle references tensor storages but carries none")
+        if len(self.storages) >= TENSORS:
+            raise PickleBound(f"the pickle references more than {TENSORS:,} storages (bound)")
         storage = self.storage_factory(key, storage_type.dtype, numel)
         self.storages[key] = storage
         return storage
+
+    # --- tensors -----------------------------------------------------------------------------------
+
+    def tensor_builder(self, with_dtype: bool) -> Callable[..., TensorRef]:
+        builder = self._tensor_builders.get(with_dtype)
+        if builder is None:
+            builder = self._tensor_builders[with_dtype] = _tensor_builder(self, with_dtype)
+            self._builder_ids.add(id(builder))
+        return builder
+
+    def count_tensor(self, ref: TensorRef) -> None:
+        self.tensors += 1
+        if self.tensors > TENSORS:
+            raise PickleBound(f"the pickle holds more than {TENSORS:,} tensors (bound)")
+
+    # --- hashing: nesting and collisions are checked before Python hashes a key --------------------
+
+    def check_keys(self, container: Any, keys: Iterable[Any]) -> None:
+        """Refuse keys nested deeper than ``NESTING`` or colliding more than ``HASH_COLLISIONS``."""
+        counts = Counter() if container is None else self._counts(container)
+        for key in keys:
+            if isinstance(key, (tuple, frozenset)):
+                self._nesting(key)
+            try:
+                value = hash(key)
+            except TypeError:
+                raise pickle.UnpicklingError(f"unhashable {type(key).__name__} used as a key") from None
+            counts[value] += 1
+            if counts[value] > HASH_COLLISIONS:
+                raise PickleBound(f"more than {HASH_COLLISIONS} keys of one dict or set share a hash value "
+                                  "(hash flooding; bound)")
+
+    def _counts(self, container: Any) -> Counter:
+        entry = self._hashes.get(id(container))
+        if entry is None or entry[0] is not container:
+            entry = self._hashes[id(container)] = (container, Counter())
+        return entry[1]
+
+    def _nesting(self, value: Any) -> int:
+        """Nesting of a tuple/frozenset, measured iteratively (each node once), refused past NESTING."""
+        cached = self._depths.get(id(value))
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        stack: list[tuple[Any, int, bool]] = [(value, 1, False)]
+        while stack:
+            node, level, done = stack.pop()
+            if level > NESTING:
+                raise PickleBound(f"a key is nested more than {NESTING} levels deep (bound)")
+            known = self._depths.get(id(node))
+            if known is not None and known[0] is node:
+                continue
+            if done:
+                depth = 1 + max((self._depths[id(c)][1] for c in node if isinstance(c, (tuple, frozenset))),
+                                default=0)
+                self._depths[id(node)] = (node, depth)
+                continue
+            stack.append((node, level, True))
+            stack.extend((child, level + 1, False) for child in node if isinstance(child, (tuple, frozenset)))
+        return self._depths[id(value)][1]
+
+    def _sized(self, container: Any, extra: int) -> None:
+        try:
+            size = len(container)
+        except TypeError:
+            return
+        if size + extra > CONTAINER_ITEMS:
+            raise PickleBound(f"a container of the pickle holds more than {CONTAINER_ITEMS:,} items (bound)")
+
+    def load_dict(self) -> None:
+        items = self.pop_mark()
+        self.check_keys(None, items[0::2])
+        self.append({items[i]: items[i + 1] for i in range(0, len(items) - 1, 2)})
+
+    dispatch[pickle.DICT[0]] = load_dict
+
+    def load_setitem(self) -> None:
+        value, key = self.stack.pop(), self.stack.pop()
+        target = self.stack[-1]
+        self._sized(target, 1)
+        self.check_keys(target, (key,))
+        target[key] = value
+
+    dispatch[pickle.SETITEM[0]] = load_setitem
+
+    def load_setitems(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        self._sized(target, len(items) // 2)
+        self.check_keys(target, items[0::2])
+        for i in range(0, len(items) - 1, 2):
+            target[items[i]] = items[i + 1]
+
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+
+    def load_additems(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        if not isinstance(target, (set, StandIn)):
+            raise pickle.UnpicklingError("ADDITEMS on something that is not a set")
+        self._sized(target if isinstance(target, set) else target.items, len(items))
+        self.check_keys(target, items)
+        for item in items:
+            target.add(item)
+
+    dispatch[pickle.ADDITEMS[0]] = load_additems
+
+    def load_frozenset(self) -> None:
+        items = self.pop_mark()
+        self.check_keys(None, items)
+        self.append(frozenset(items))
+
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
+
+    def load_appends(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        if isinstance(target, list):
+            self._sized(target, len(items))
+            target.extend(items)
+        elif isinstance(target, StandIn):
+            target.extend(items)
+        else:
+            raise pickle.UnpicklingError("APPENDS on something that is not a list")
+
+    dispatch[pickle.APPENDS[0]] = load_appends
+
+    def load_append(self) -> None:
+        value = self.stack.pop()
+        target = self.stack[-1]
+        if isinstance(target, list):
+            self._sized(target, 1)
+            target.append(value)
+        elif isinstance(target, StandIn):
+            target.append(value)
+        else:
+            raise pickle.UnpicklingError("APPEND on something that is not a list")
+
+    dispatch[pickle.APPEND[0]] = load_append
+
+    # --- calls and object creation: only our own builders and stand-ins can be called --------------
+
+    def load_reduce(self) -> None:
+        args = self.stack.pop()
+        func = self.stack[-1]
+        if type(args) is not tuple:
+            raise pickle.UnpicklingError("REDUCE with arguments that are not a tuple")
+        self.stack[-1] = func(*args)
+
+    dispatch[pickle.REDUCE[0]] = load_reduce
+
+    def _new(self, cls: Any, args: Any, kwargs: Any = None) -> Any:
+        if type(args) is not tuple or not (kwargs is None or type(kwargs) is dict):
+            raise pickle.UnpicklingError("object created with arguments that are not a tuple")
+        if isinstance(cls, type) and issubclass(cls, StandIn):
+            return cls.__new__(cls, *args, **(kwargs or {}))
+        if isinstance(cls, (Builder, ParameterType)) or cls in (NumpyArray, NumpyDtype):
+            return cls(*args, **(kwargs or {}))
+        raise pickle.UnpicklingError(f"the pickle creates an object of {type(cls).__name__}")
+
+    def load_newobj(self) -> None:
+        args = self.stack.pop()
+        self.stack[-1] = self._new(self.stack[-1], args)
+
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+
+    def load_newobj_ex(self) -> None:
+        kwargs, args = self.stack.pop(), self.stack.pop()
+        self.stack[-1] = self._new(self.stack[-1], args, kwargs)
+
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+
+    def _instantiate(self, klass: Any, args: list[Any]) -> None:
+        self.append(self._new(klass, tuple(args)))
+
+    def load_build(self) -> None:
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if isinstance(inst, (StandIn, NumpyArray, NumpyDtype, TensorRef, StorageRef)) or hasattr(
+                type(inst), "bounded_repr"):
+            inst.__setstate__(state)  # stand-ins keep it; tensors, storages and markers refuse it
+            return
+        if state is None or state == {} or state == ():
+            return
+        if isinstance(inst, (collections.OrderedDict, Counter)) and isinstance(state, dict) and all(
+                type(k) is str for k in state):
+            inst.__dict__.update(state)  # e.g. a state_dict's ``_metadata``
+            return
+        raise pickle.UnpicklingError(f"the pickle sets state on a {type(inst).__name__}")
+
+    dispatch[pickle.BUILD[0]] = load_build
+
+
+def unpickle_bytes(data: bytes, registry: dict[str, GlobalRecord]) -> Any:
+    """Unpickle a small in-memory pickle that may not reference storages (tests, tar members)."""
+    return SafeUnpickler(io.BytesIO(data), registry).load()

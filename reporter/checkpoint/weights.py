@@ -108,11 +108,27 @@ class _Accumulator:
 
 def _chunks(ref: TensorRef) -> Iterable[torch.Tensor]:
     tensor = ref.load()
-    if not ref.is_contiguous():
-        tensor = tensor.contiguous()  # rare (views saved without their base); bounded by one tensor
-    flat = tensor.reshape(-1)
-    for start in range(0, flat.numel(), CHUNK):
-        yield flat[start:start + CHUNK]
+    if ref.is_contiguous():
+        flat = tensor.reshape(-1)
+        for start in range(0, flat.numel(), CHUNK):
+            yield flat[start:start + CHUNK]
+    else:  # views saved without their base: copied slab by slab, never the whole tensor at once
+        yield from _strided_chunks(tensor)
+
+
+def _strided_chunks(tensor: torch.Tensor) -> Iterator[torch.Tensor]:
+    """A non-contiguous tensor in row-major order, as contiguous copies of at most ~CHUNK elements."""
+    if tensor.dim() == 0:
+        yield tensor.reshape(1)
+        return
+    row = math.prod(tensor.shape[1:])
+    if row > CHUNK:
+        for index in range(tensor.shape[0]):
+            yield from _strided_chunks(tensor[index])
+        return
+    rows = max(CHUNK // max(row, 1), 1)
+    for start in range(0, tensor.shape[0], rows):
+        yield tensor[start:start + rows].reshape(-1)
 
 
 def _supported(ref: TensorRef) -> bool:

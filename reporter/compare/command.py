@@ -27,12 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from reporter.output import check_output_folder, write_rendered
+    from reporter.output import check_outputs, input_files, write_all
     from reporter.render import format_for_path
 
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
-    for path, _ in outputs:
-        check_output_folder(path)
+    check_outputs([path for path, _ in outputs], input_files(args.inputs))
     options = None  # archived JSON reports alone need no analysis (and no torch import)
     if (any(Path(p).suffix.lower() != ".json" for p in args.inputs) or args.batch_size or args.target
             or args.gpu_memory):
@@ -41,10 +40,8 @@ def run_compare(args: argparse.Namespace) -> int:
         options = make_options(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory,
                                memory=not args.no_memory)
     comparison = compare_reports(args.inputs, options)
-    rendered = [(path, render_comparison(comparison, fmt, stem=Path(path).stem, embed_images=args.embed_images))
-                for path, fmt in outputs]
-    for path, document in rendered:
-        write_rendered(path, document)
+    write_all([(path, render_comparison(comparison, fmt, stem=Path(path).stem, embed_images=args.embed_images))
+               for path, fmt in outputs])
     if not args.quiet:
         fmt = args.format if (args.format and not outputs) else "terminal"
         sys.stdout.write(render_comparison(comparison, fmt).text)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,9 @@ import yaml
 from reporter.config import schema
 from reporter.config.schema import FieldSpec
 from reporter.errors import InputError, no_such_file
+from reporter.limits import CONFIG_BYTES, CONFIG_KEYS, PLAIN_NODES
 from reporter.report.base import Finding, Severity
+from reporter.safe_repr import short_repr
 
 _TRUE_STRINGS = {"true", "yes", "on", "1"}
 _FALSE_STRINGS = {"false", "no", "off", "0"}
@@ -60,21 +64,58 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise no_such_file(p)
     if p.is_dir():
         raise InputError("is a directory, expected a YAML config file", p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError("not a text file (not UTF-8), expected a YAML config", p) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", p) from None
+    text = _read_text(p)
     if not text.strip():
         raise InputError("empty file, expected a YAML config", p)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {_yaml_problem(exc)}", p) from None
+    except RecursionError:
+        raise InputError("invalid YAML: nested too deeply to read (bound: Python's recursion limit)", p) from None
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. an integer of more than 4,300 digits
+        raise InputError(f"invalid YAML value: {str(exc).splitlines()[0][:120]}", p) from None
     if not isinstance(raw, Mapping):
         raise InputError(f"expected a YAML mapping at the top level, got {type(raw).__name__}", p)
     return load_config_mapping(raw, path=str(path))
+
+
+def _read_text(p: Path) -> str:
+    """The file's text: a regular file of at most ``limits.CONFIG_BYTES`` (a FIFO would block forever)."""
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", p) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError("not a regular file, expected a YAML config", p)
+        data = handle.read(CONFIG_BYTES + 1)
+    if len(data) > CONFIG_BYTES:
+        raise InputError(f"refused, beyond a bound: a config larger than {CONFIG_BYTES:,} bytes", p)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("not a text file (not UTF-8), expected a YAML config", p) from None
+
+
+def _check_size(raw: Mapping[str, Any], path: str | None) -> None:
+    """Refuse configs whose values expand to more than ``limits.PLAIN_NODES`` values (YAML aliases
+    can make a list of 2^40 leaves from a few lines) or whose sections hold too many keys."""
+    budget = PLAIN_NODES
+    stack: list[Any] = [raw]
+    while stack:
+        item = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise InputError(f"refused, beyond a bound: the config expands to more than {PLAIN_NODES:,} values "
+                             "(YAML aliases)", path)
+        if isinstance(item, Mapping):
+            if len(item) > CONFIG_KEYS:
+                raise InputError(f"refused, beyond a bound: a mapping of {len(item):,} keys (bound: "
+                                 f"{CONFIG_KEYS:,})", path)
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
 
 
 def load_config_mapping(raw: Mapping[str, Any], path: str | None = None) -> LoadedConfig:
@@ -84,9 +125,10 @@ def load_config_mapping(raw: Mapping[str, Any], path: str | None = None) -> Load
     top: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {}
 
+    _check_size(raw, path)
     for key in raw:
         if not isinstance(key, str):
-            raise InputError(f"top-level key {key!r} is not a string", path)
+            raise InputError(f"top-level key {short_repr(key, 40)} is not a string", path)
 
     for key in raw:
         if key in schema.SECTION_NAMES or key in schema.TOP_LEVEL:
@@ -117,7 +159,7 @@ def load_config_mapping(raw: Mapping[str, Any], path: str | None = None) -> Load
         for key, value in values.items():
             key_path = f"{section}.{key}"
             if not isinstance(key, str):
-                raise InputError(f"key {key!r} in `{section}:` is not a string", path)
+                raise InputError(f"key {short_repr(key, 40)} in `{section}:` is not a string", path)
             if key not in fields:
                 findings.append(_unknown_key_finding(section, key, raw))
                 continue
@@ -184,8 +226,8 @@ def _coerce(value: Any, spec: FieldSpec, key_path: str, path: str | None, findin
         if isinstance(value, str):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            findings.append(_finding(Severity.info, "config.coerced", f"`{key_path}`: number {value!r} used "
-                                     "as the string " + repr(str(value)), key_path))
+            findings.append(_finding(Severity.info, "config.coerced", f"`{key_path}`: number {_show(value)} "
+                                     "used as the string " + _show(str(value)), key_path))
             return str(value)
         raise InputError(f"`{key_path}` must be a string, got {_show(value)}", path)
     if kind == "bool":
@@ -194,7 +236,7 @@ def _coerce(value: Any, spec: FieldSpec, key_path: str, path: str | None, findin
         if isinstance(value, str) and value.strip().lower() in _TRUE_STRINGS | _FALSE_STRINGS:
             result = value.strip().lower() in _TRUE_STRINGS
             findings.append(_finding(Severity.info, "config.coerced",
-                                     f"`{key_path}`: string {value!r} read as {result}", key_path))
+                                     f"`{key_path}`: string {_show(value)} read as {result}", key_path))
             return result
         raise InputError(f"`{key_path}` must be true or false, got {_show(value)}", path)
     if kind == "int":
@@ -226,7 +268,7 @@ def _to_int(value: Any, key_path: str, path: str | None, findings: list[Finding]
         except ValueError:
             raise InputError(f"`{key_path}` must be an integer, got {_show(value)}", path) from None
         findings.append(_finding(Severity.info, "config.coerced",
-                                 f"`{key_path}`: string {value!r} read as the integer {result}", key_path))
+                                 f"`{key_path}`: string {_show(value)} read as the integer {result}", key_path))
         return result
     raise InputError(f"`{key_path}` must be an integer, got {_show(value)}", path)
 
@@ -242,7 +284,7 @@ def _to_float(value: Any, key_path: str, path: str | None, findings: list[Findin
         except ValueError:
             raise InputError(f"`{key_path}` must be a number, got {_show(value)}", path) from None
         findings.append(_finding(Severity.info, "config.yaml11-float",
-                                 f"`{key_path}`: {value!r} is a string under YAML 1.1 (no decimal point); "
+                                 f"`{key_path}`: {_show(value)} is a string under YAML 1.1 (no decimal point); "
                                  f"read as the number {result!r}", key_path))
     else:
         raise InputError(f"`{key_path}` must be a number, got {_show(value)}", path)
@@ -257,8 +299,7 @@ def _describe(kind: str) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return short_repr(value, 40)  # built lazily: a huge or shared-reference value is never repr'd whole
 
 
 _POSITIVE_MODEL_INTS = ("seq_len", "hidden", "depth", "heads", "label_dim", "t_embed_dim", "classifier_size",

@@ -26,6 +26,8 @@ class FileSummary(ReportModel):
     structure: str = Field(description="trainer-checkpoint, state-dict, module, tensors or none")
     size_bytes: int
     sha256: str | None = Field(description="hex digest of the whole file; None when not computed")
+    sha256_from_cache: bool = Field(default=False, description="the digest was reused from the digest cache "
+                                    "(file unchanged: device, inode, size, mtime, ctime), not computed now")
     top_level: dict[str, str] = Field(default_factory=dict, description="top-level key -> type")
     sections: list[SectionSize] = Field(default_factory=list)
     module_class: str | None = Field(default=None, description="pickled nn.Module class (never imported)")

@@ -35,6 +35,8 @@ class InputFile(ReportModel):
     path: str
     size_bytes: int
     sha256: str
+    sha256_from_cache: bool = Field(default=False, description="sha256 reused from the digest cache, not "
+                                    "computed for this report (--verify-digest always computes it)")
 
 
 class ReportMeta(ReportModel):

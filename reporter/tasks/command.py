@@ -32,21 +32,19 @@ def add_index_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     from reporter.compare.options import make_options
-    from reporter.output import check_output_folder, write_rendered
+    from reporter.output import check_outputs, input_files, write_all
     from reporter.render import format_for_path
 
     paths = args.output or [str(Path(args.root) / "index.html")]
     outputs = [(path, format_for_path(path)) for path in paths]
-    for path, _ in outputs:
-        check_output_folder(path)
+    check_outputs(paths, input_files([args.root]) if Path(args.root).is_dir() else [])
     index_dir = Path(paths[0]).parent
     options = make_options(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory,
                            memory=not args.no_memory)
     index = build_index(args.root, options, jobs=args.jobs, index_dir=index_dir,
                         progress=None if args.no_progress else print_progress,
                         write_reports=not args.no_task_reports)
-    for path, fmt in outputs:
-        write_rendered(path, render_index(index, fmt))
+    write_all([(path, render_index(index, fmt)) for path, fmt in outputs])
     if not args.quiet:
         sys.stdout.write(render_index(index, "terminal").text)
     for path, _ in outputs:

@@ -25,7 +25,7 @@ Progress = Callable[[int, int, IndexRow], None]
 
 def index_one(task_dir: str, options: Any, index_dir: str | None, write_reports: bool = True) -> IndexRow:
     """Report on one task (writing its reports/ when asked) and summarise it as an index row."""
-    from reporter.output import write_rendered
+    from reporter.output import write_all
     from reporter.tasks.report import default_outputs, render_task, task_report
 
     name = Path(task_dir).name
@@ -36,9 +36,7 @@ def index_one(task_dir: str, options: Any, index_dir: str | None, write_reports:
         if write_reports:
             outputs = default_outputs(task)
             outputs[0].parent.mkdir(exist_ok=True)
-            rendered = [(p, render_task(task, p.suffix.lstrip("."), stem=p.stem)) for p in outputs]
-            for path, document in rendered:
-                write_rendered(path, document)
+            write_all([(p, render_task(task, p.suffix.lstrip("."), stem=p.stem)) for p in outputs])
             link = os.path.relpath(outputs[0], link_base)
         facts = key_facts(task.report)
         losses = [c.best_loss for c in task.task.checkpoints if c.reported and c.best_loss is not None]
@@ -110,7 +108,12 @@ def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str
 
 def print_progress(done: int, total: int, row: IndexRow) -> None:
     """One line per finished task on stderr (a live counter on a terminal)."""
-    status = f"error: {row.error}" if row.error else f"{row.parameters:,} parameters"
+    if row.error:
+        status = f"error: {row.error}"
+    elif row.parameters is not None:
+        status = f"{row.parameters:,} parameters"
+    else:  # a checkpoint whose model could not be built has no parameter count
+        status = "reported (no model built)"
     line = visible(f"[{done}/{total}] {row.name}: {status}")
     if sys.stderr.isatty():
         print(f"\r\033[K{line}", end="\n" if done == total or row.error else "", file=sys.stderr, flush=True)

@@ -9,10 +9,11 @@ from typing import Any
 
 from reporter.compare.facts import checkpoint_facts, checkpoint_report_or_none
 from reporter.errors import InputError, ReportError
+from reporter.limits import LOG_BYTES
 from reporter.render import Rendered, render
 from reporter.report.base import Chart, Finding, Series, Severity
 from reporter.tasks.folder import TaskFolder, scan_task
-from reporter.tasks.log import LossHistory, read_training_log
+from reporter.tasks.log import LossHistory, parse_training_log, read_log_text
 from reporter.tasks.model import CheckpointEntry, TaskReport, TaskSection
 
 DEFAULT_FORMATS = ("html", "md", "json")
@@ -144,7 +145,14 @@ def _light_checkpoint_facts(path: Path) -> tuple[dict[str, Any], list[Finding]]:
 def _history(folder: TaskFolder, notes: list[str]) -> tuple[LossHistory, Path | None]:
     """The first training log that has epoch summaries (a task normally has exactly one)."""
     for log in folder.training_logs:
-        history = read_training_log(log)
+        try:
+            text, cut = read_log_text(log)
+        except ReportError as exc:
+            notes.append(f"{log.name}: {exc.problem}.")
+            continue
+        if cut:
+            notes.append(f"{log.name}: only the first {LOG_BYTES:,} bytes were read (bound).")
+        history = parse_training_log(text)
         if history:
             if len(folder.training_logs) > 1:
                 notes.append(f"Loss history from {log.name} ({len(folder.training_logs)} training logs found).")
