@@ -90,7 +90,7 @@ def test_missing_output_folder_is_refused_before_any_work(tmp_path, no_analysis)
     config = CONFIGS / "default.yaml"
     good = tmp_path / "r.json"
     result = run_main("--config", config, "-o", good, "-o", tmp_path / "missing" / "r.html")
-    _one_line_refusal(result, "output folder does not exist")
+    _one_line_refusal(result, "missing: no such folder")
     assert not good.exists()
 
 

@@ -130,13 +130,14 @@ def _other_versions(architecture: str, model_cfg: dict[str, Any], chosen: Genesi
 def _count(architecture: str, model_cfg: dict[str, Any]) -> int | None:
     import torch
 
+    from reporter import limits
     from reporter.errors import InputError
     from reporter.models.registry import get_architecture
 
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), limits.build_guard():
             module = get_architecture(architecture).build(model_cfg)
-    except (InputError, TypeError, ValueError, RuntimeError):
+    except (InputError, TypeError, ValueError, RuntimeError, OverflowError, limits.LimitExceeded):
         return None
     return sum(p.numel() for p in module.parameters())
 

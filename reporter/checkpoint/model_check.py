@@ -134,9 +134,9 @@ def weights_decide(base: Mapping[str, Any], inferred: InferredModel, buffers: Ma
 
 def _builds_exactly(model_cfg: Mapping[str, Any], shapes: Mapping[str, tuple]) -> bool:
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), limits.build_guard():
             model = build_model(model_cfg)
-    except (InputError, TypeError, ValueError, RuntimeError):
+    except (InputError, TypeError, ValueError, RuntimeError, OverflowError, limits.LimitExceeded):
         return False
     return not compare_state_dict(model, shapes)
 
