@@ -18,6 +18,7 @@ from torch.autograd.graph import saved_tensors_hooks
 
 from reporter.errors import InputError
 from reporter.memory.attention import AttentionRecorder
+from reporter.memory.cpu_scratch import CpuScratch
 from reporter.memory.flops import FlopCount, FlopRecorder
 from reporter.memory.step import OptimizerSpec, Precision, autocast_context, first_tensor, training_step
 from reporter.memory.targets import TargetProfile
@@ -133,7 +134,9 @@ class TrainingTrace:
         self.make_inputs = make_inputs
         self.target = target
         self.fake_mode = FakeTensorMode(allow_non_fake_inputs=False)
-        self.tracker = StorageTracker(target.round_allocation)
+        # CPU kernels' own buffers (oneDNN reorders, operand copies) are invisible to fake tensors; CUDA
+        # targets model theirs in attention.py / targets.py.
+        self.tracker = StorageTracker(target.round_allocation, None if target.is_cuda else CpuScratch())
         self.recorder = AttentionRecorder(target)
         self.tracker.on_flash = self._flash_seen
         with self.fake_mode:

@@ -24,9 +24,16 @@ CPU_FLASH_OPS = ("_scaled_dot_product_flash_attention_for_cpu",)
 class StorageTracker(TorchDispatchMode):
     """Dispatch mode that keeps the total of live storage bytes and the breakdown at its peak."""
 
-    def __init__(self, round_allocation: Callable[[int], int] = lambda n: n) -> None:
+    def __init__(
+        self,
+        round_allocation: Callable[[int], int] = lambda n: n,
+        hidden_bytes: Callable[..., int] | None = None,
+    ) -> None:
         super().__init__()
         self._round = round_allocation
+        # bytes a kernel holds inside one op beyond its outputs (reporter.memory.cpu_scratch), or None
+        self.hidden_bytes = hidden_bytes
+        self._hidden_key = 0
         self.live: dict[int, int] = {}
         self.fixed_tag: dict[int, str] = {}
         self.saved: set[int] = set()
@@ -50,18 +57,29 @@ class StorageTracker(TorchDispatchMode):
             return
         key = id(storage)
         if key not in self.live:
-            nbytes = self._round(storage.nbytes())
-            self.live[key] = nbytes
+            self._add(key, self._round(storage.nbytes()))
             weakref.finalize(storage, self._free, key)
-            self.total += nbytes
-            if self.total > self.phase_peaks.get(self.phase, 0):
-                self.phase_peaks[self.phase] = self.total
-            if self.total > self.peak:
-                self.peak = self.total
-                self.peak_phase = self.phase
-                self._pending = True
         if category is not None:
             self.fixed_tag[key] = category
+
+    def hold_transient(self, nbytes: int) -> None:
+        """Count ``nbytes`` that live only while the current op runs (on top of its outputs), then drop
+        them: they can make the peak, where they are temporaries."""
+        if nbytes <= 0:
+            return
+        self._hidden_key -= 1  # negative keys never collide with id() of a storage
+        self._add(self._hidden_key, self._round(nbytes))
+        self._free(self._hidden_key)
+
+    def _add(self, key: int, nbytes: int) -> None:
+        self.live[key] = nbytes
+        self.total += nbytes
+        if self.total > self.phase_peaks.get(self.phase, 0):
+            self.phase_peaks[self.phase] = self.total
+        if self.total > self.peak:
+            self.peak = self.total
+            self.peak_phase = self.phase
+            self._pending = True
 
     def untrack(self, tensor: torch.Tensor) -> None:
         """Stop counting a storage that does not live on the target device (e.g. AdamW's CPU step)."""
@@ -125,4 +143,6 @@ class StorageTracker(TorchDispatchMode):
         for leaf in tree_flatten(out)[0]:
             if isinstance(leaf, torch.Tensor):
                 self.track(leaf)
+        if self.hidden_bytes is not None:
+            self.hold_transient(self.hidden_bytes(func, args, out))
         return out
