@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_arguments(out, "report")
     out.add_argument("--verbose", action="store_true", help="list every module with parameter shapes")
     what = parser.add_argument_group("analysis")
+    what.add_argument("--no-cache", action="store_true",
+                      help="neither reuse nor store traced sections (analysis cache) or checkpoint digests; "
+                           "GENESIS_REPORT_NO_CACHE=1 does the same")
     what.add_argument("--no-digest-cache", action="store_true",
                       help="always hash the checkpoint and leave the digest cache alone")
     what.add_argument("--verify-digest", action="store_true",
@@ -148,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(report_json_schema(), indent=2))
         return EXIT_OK
-    if args.no_digest_cache:
+    if args.no_digest_cache or args.no_cache:
         os.environ["GENESIS_REPORT_NO_CACHE"] = "1"
     if args.verify_digest:
         os.environ["GENESIS_REPORT_VERIFY_DIGEST"] = "1"
@@ -165,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class,
                             target=args.target, gpu_memory=args.gpu_memory, sample_batch=args.sample_batch,
                             amp_dtype=args.amp_dtype, memory=not args.no_memory,
-                            genesis_version=args.genesis_version)
+                            genesis_version=args.genesis_version, cache=not args.no_cache)
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
     _check_outputs(args, outputs)
     if args.task:

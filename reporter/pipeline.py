@@ -21,6 +21,8 @@ from reporter.analysis.summary import analyse_summary
 from reporter.config.loader import LoadedConfig, load_config
 from reporter.errors import InputError, NoExampleInputs
 from reporter.report.base import Finding, Severity
+from reporter.report.flow import FlowSection
+from reporter.report.memory import MemorySection
 from reporter.report.model import Report
 
 
@@ -37,6 +39,7 @@ class ReportOptions:
     amp_dtype: str | None = None  # None: fp16 on CUDA targets (as GENESIS trains), bf16 on CPU
     memory: bool = True
     genesis_version: str | None = None  # --genesis-version: which GENESIS code a config is for
+    cache: bool = True  # reuse data-flow and memory sections from the analysis cache (--no-cache)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_meta(self) -> dict[str, Any]:
@@ -215,13 +218,19 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
         normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
     batch_size = resolve_batch_size(options, config)
     plan = limits.plan_traces(model, lambda n: _example_inputs(built, n), batch_size)
+    cached: list[str] = []
     with limits.quiet_torch():
-        flow, flow_findings = _flow(built, batch_size) if plan.flow is None else _skipped("flow", plan.flow)
-        memory, memory_findings = (None, []) if not options.memory else _memory(
-            built, config, options, batch_size) if plan.memory is None else _skipped("memory", plan.memory)
+        flow, flow_findings = _skipped("flow", plan.flow) if plan.flow is not None else _cached(
+            "flow", _flow_key(built, batch_size), FlowSection, lambda: _flow(built, batch_size), options, cached)
+        memory, memory_findings = (None, [])
+        if options.memory:
+            target = choose_report_target(options, config.top.get("device"))
+            memory, memory_findings = _skipped("memory", plan.memory) if plan.memory is not None else _cached(
+                "memory", _memory_key(built, config, options, batch_size, target), MemorySection,
+                lambda: _memory(built, config, options, batch_size, target), options, cached)
     experiment = config.top.get("experiment_name") or "model"
     return Report(
-        meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}),
+        meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}, cached_sections=cached),
         title=f"{experiment} — {summary.model_class}",
         subject=subject,
         findings=ranked([*(findings or []), *config.findings, *choice.findings, *flow_findings, *memory_findings]),
@@ -286,15 +295,67 @@ def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
                               message=f"data flow not traced: {exc}", where="flow")]
 
 
+def _cached(name: str, key: str | None, model: type, compute: Any, options: ReportOptions,
+            cached: list[str]) -> tuple[Any, list[Finding]]:
+    """A traced section from the analysis cache when its key is there, else computed and stored.
+
+    The key covers every input of the section and genesis-report's own code (reporter.analysis_cache);
+    ``cached`` collects the names of the sections that came from the cache, for the report's provenance.
+    """
+    from reporter import analysis_cache
+
+    if key is None or not options.cache:
+        return compute()
+    payload = analysis_cache.load(key)
+    if payload is not None:
+        try:
+            section = model.model_validate_json(payload)
+        except ValueError:  # written by a broken run: ignored and rewritten below
+            section = None
+        if section is not None:
+            cached.append(name)
+            return section, list(getattr(section, "findings", []))
+    section, findings = compute()
+    if section is not None:
+        analysis_cache.store(key, section.model_dump_json())
+    return section, findings
+
+
+def _spec_identity(built: BuiltModel) -> str | None:
+    """Built-in architectures only: a --model-class or plug-in's code is not in our code fingerprint."""
+    from reporter.models.builtin import BUILTIN_SPECS
+
+    return built.spec.name if any(built.spec is spec for spec in BUILTIN_SPECS) else None
+
+
+def _flow_key(built: BuiltModel, batch_size: int) -> str | None:
+    from reporter import analysis_cache
+
+    name = _spec_identity(built)
+    return None if name is None else analysis_cache.make_key(
+        "flow", {"spec": name, "model": built.model_cfg, "batch": batch_size})
+
+
+def _memory_key(built: BuiltModel, config: LoadedConfig, options: ReportOptions, batch_size: int,
+                target: Any) -> str | None:
+    from reporter import analysis_cache
+
+    name = _spec_identity(built)
+    training = {k: config.training.get(k) for k in ("use_amp", "optimizer", "learning_rate", "weight_decay")}
+    return None if name is None else analysis_cache.make_key("memory", {
+        "spec": name, "model": built.model_cfg, "training": training, "batch": batch_size,
+        "target": vars(target.profile), "target_basis": target.basis, "sample_batch": options.sample_batch,
+        "amp_dtype": options.amp_dtype})
+
+
 def _memory(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
-            batch_size: int) -> tuple[Any, list[Finding]]:
+            batch_size: int, target: Any) -> tuple[Any, list[Finding]]:
     """Trace a training step for the memory section; its own findings are surfaced with the others."""
     from reporter.analysis.memory_section import build_memory_section
     from reporter.flow import FlowTraceError
 
     try:
-        section = build_memory_section(built.spec, built.model_cfg, config.training, batch_size,
-                                       choose_report_target(options, config.top.get("device")),
+        section = build_memory_section(built.spec, built.model_cfg, config.training, batch_size, target,
                                        options.sample_batch, amp_dtype=options.amp_dtype)
     except NoExampleInputs as exc:
         return None, [Finding(severity=Severity.warning, code="memory.untraceable",

@@ -36,7 +36,8 @@ def generation_time() -> tuple[str, bool]:
     return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), False
 
 
-def build_meta(inputs: list[InputFile], options: dict[str, Any]) -> ReportMeta:
+def build_meta(inputs: list[InputFile], options: dict[str, Any], cached_sections: list[str] | None = None,
+               ) -> ReportMeta:
     import torch
 
     generated_at, reproducible = generation_time()
@@ -47,4 +48,5 @@ def build_meta(inputs: list[InputFile], options: dict[str, Any]) -> ReportMeta:
         reproducible=reproducible,
         inputs=inputs,
         options=options,
+        cached_sections=list(cached_sections or []),
     )

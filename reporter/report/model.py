@@ -46,6 +46,8 @@ class ReportMeta(ReportModel):
     reproducible: bool = Field(description="True when generated_at came from SOURCE_DATE_EPOCH")
     inputs: list[InputFile]
     options: dict[str, JsonValue] = Field(default_factory=dict, description="Options that shape numbers")
+    cached_sections: list[str] = Field(default_factory=list, description="Sections reused from the analysis "
+                                       "cache (same inputs, same genesis-report code, same torch)")
 
 
 class ConfigField(ReportModel):
