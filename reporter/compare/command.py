@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
                         help="one batch size for every analysed input (default: the first config's)")
     parser.add_argument("--target", metavar="DEVICE",
                         help="device for memory figures (e.g. cpu, cuda, h100); same for every analysed input")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the traced memory and FLOPs analysis of the analysed inputs")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
 
@@ -32,7 +34,8 @@ def run_compare(args: argparse.Namespace) -> int:
     if any(Path(p).suffix.lower() != ".json" for p in args.inputs) or args.batch_size or args.target:
         from reporter.compare.options import make_options
 
-        options = make_options(batch_size=args.batch_size, target=args.target)
+        options = make_options(batch_size=args.batch_size, target=args.target,
+                               memory=False if args.no_memory else None)
     comparison = compare_reports(args.inputs, options)
     rendered = [(path, render_comparison(comparison, fmt, stem=Path(path).stem, embed_images=args.embed_images))
                 for path, fmt in outputs]

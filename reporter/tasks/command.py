@@ -19,6 +19,7 @@ def add_index_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
                         help="report on N tasks in parallel (worker processes)")
     parser.add_argument("--batch-size", type=positive_int, metavar="N", help="batch size for memory figures")
     parser.add_argument("--target", metavar="DEVICE", help="device for memory figures (e.g. cpu, cuda, h100)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the traced memory and FLOPs analysis")
     parser.add_argument("--no-task-reports", action="store_true",
                         help="do not write each task's reports/ (the index then has no links)")
     parser.add_argument("--no-progress", action="store_true", help="do not print a line per finished task")
@@ -34,7 +35,7 @@ def run_index(args: argparse.Namespace) -> int:
     paths = args.output or [str(Path(args.root) / "index.html")]
     outputs = [(path, format_for_path(path)) for path in paths]
     index_dir = Path(paths[0]).parent
-    options = make_options(batch_size=args.batch_size, target=args.target)
+    options = make_options(batch_size=args.batch_size, target=args.target, memory=False if args.no_memory else None)
     index = build_index(args.root, options, jobs=args.jobs, index_dir=index_dir,
                         progress=None if args.no_progress else print_progress,
                         write_reports=not args.no_task_reports)
