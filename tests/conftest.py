@@ -1,4 +1,10 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures and options.
+
+Reports that cost a traced training step (the memory section: five fake steps) are built once per test
+run here and shared; a test that asserts nothing about memory builds its own report with
+`--no-memory` / `ReportOptions(memory=False)` instead, which costs a fraction of a second.
+Shared reports are read-only: render them, never modify them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/ from the current code instead of comparing (see tests/test_golden.py)")
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def default_full_report():
+    """configs/default.yaml with every section, memory included (target cpu, batch size 512)."""
+    from reporter.pipeline import ReportOptions, config_report
+
+    return config_report(str(REPO / "configs" / "default.yaml"), ReportOptions())
