@@ -126,6 +126,7 @@ def test_exit_status_and_one_line_error_reach_the_shell(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"genesis-report: error: {bad}: not a genesis-report JSON report")
 
 
+@pytest.mark.slow
 def test_python_m_and_console_script_agree():
     import shutil
     import subprocess

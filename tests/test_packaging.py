@@ -21,6 +21,7 @@ def test_package_list_matches_source_tree():
     assert declared - {"reporter.templates"} == found
 
 
+@pytest.mark.slow
 def test_non_editable_install_finds_templates(tmp_path):
     """A wheel built from the sources, installed into a plain folder (`pip install --target`), run from an
     unrelated folder with only that folder and this interpreter's own site-packages on the path: the

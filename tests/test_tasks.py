@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import pytest
 from inprocess import run_main
 from task_fixtures import TRAIN_LOSSES, VAL_LOSSES, make_task, training_log_text
 
@@ -97,6 +98,7 @@ def test_not_a_task_folder_is_bad_input(tmp_path):
     assert "not a GENESIS task folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_index_over_three_tasks_with_one_broken(tmp_path):
     tasks = tmp_path / "tasks"
     make_task(tasks, "a-default", checkpoints=False)
