@@ -8,11 +8,21 @@ Shared reports are read-only: render them, never modify them.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per xdist worker (and its child processes): with a worker per core, torch's own
+    # thread pool only competes with the other workers; measured on 2 cores, the real-tensor tests took
+    # twice the CPU time and twice as long with two threads per worker. Set before torch is imported.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
