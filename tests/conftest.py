@@ -1,14 +1,53 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures and options.
+
+Reports that cost a traced training step (the memory section: five fake steps) are built once per test
+run here and shared; a test that asserts nothing about memory builds its own report with
+`--no-memory` / `ReportOptions(memory=False)` instead, which costs a fraction of a second.
+Shared reports are read-only: render them, never modify them.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per xdist worker (and its child processes): with a worker per core, torch's own
+    # thread pool only competes with the other workers; measured on 2 cores, the real-tensor tests took
+    # twice the CPU time and twice as long with two threads per worker. Set before torch is imported.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+# Reports must not depend on the developer's machine: no cached sections (a report made from the cache says
+# so, which would change golden and reproducibility outputs by test order), no default GPU from the user's
+# settings, and nothing written to ~/.cache. Tests of the caches and targets set these themselves.
+os.environ["GENESIS_REPORT_NO_CACHE"] = "1"
+os.environ.pop("GENESIS_REPORT_TARGET", None)
+os.environ.pop("GENESIS_REPORT_GPU_MEMORY", None)
+os.environ["XDG_CONFIG_HOME"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / "genesis-report-tests-no-settings")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/ from the current code instead of comparing (see tests/test_golden.py)")
+
 
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def default_full_report():
+    """configs/default.yaml with every section, memory included (its device is auto: a CUDA GPU of unknown
+    size; batch size 512)."""
+    from reporter.pipeline import ReportOptions, config_report
+
+    return config_report(str(REPO / "configs" / "default.yaml"), ReportOptions())

@@ -8,6 +8,7 @@ import contextlib
 import io
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from helpers import REPO
 
@@ -21,10 +22,14 @@ class Result:
     stderr: str
 
 
-def run_main(*args: str) -> Result:
+def run_main(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
+    """`genesis-report ARGS` in this process, run in `cwd` (default: the repository root) with `env` added
+    to the environment; the working directory and the whole environment are restored afterwards (the CLI
+    itself may set variables, e.g. --no-digest-cache)."""
     out, err = io.StringIO(), io.StringIO()
-    before = os.getcwd()
-    os.chdir(REPO)
+    before, saved_env = os.getcwd(), dict(os.environ)
+    os.chdir(cwd or REPO)
+    os.environ.update(env or {})
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -33,4 +38,6 @@ def run_main(*args: str) -> Result:
                 code = exc.code if isinstance(exc.code, int) else 2
     finally:
         os.chdir(before)
+        os.environ.clear()
+        os.environ.update(saved_env)
     return Result(code, out.getvalue(), err.getvalue())

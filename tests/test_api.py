@@ -11,10 +11,12 @@ from helpers import CONFIGS
 from reporter import api
 
 
-def test_report_from_config_renders_every_format(tmp_path):
-    report = api.report_from_config(CONFIGS / "default.yaml", batch_size=64)
-    assert report.summary.total_parameters == 98_648
-    assert report.meta.options["batch_size"] == 64
+def test_report_from_config_renders_every_format(tmp_path, default_full_report):
+    light = api.report_from_config(CONFIGS / "default.yaml", batch_size=64, memory=False)
+    assert light.summary.total_parameters == 98_648
+    assert light.meta.options["batch_size"] == 64 and light.memory is None
+    report = default_full_report  # the same call without memory=False, shared (conftest.py)
+    assert report.summary.total_parameters == 98_648 and report.memory is not None
     assert json.loads(api.render_report(report, "json"))["summary"]["total_parameters"] == 98_648
     assert "98,648" in api.render_report(report, "terminal")
     md = api.render_report(report, "md")

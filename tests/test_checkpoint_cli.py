@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pickle
+import sys
 
 import jsonschema
 import numpy as np
 import pytest
 import torch
-from helpers import CONFIGS, run_cli
+from helpers import CONFIGS
+from inprocess import run_main
 from test_checkpoint_helpers import forget_module, load_config_module
 
 from reporter.models import build_model
@@ -46,7 +49,8 @@ def pmtdit_checkpoint(tmp_path_factory):
 
 def test_trainer_checkpoint_report(pmtdit_checkpoint, tmp_path):
     out = tmp_path / "r.json"
-    result = run_cli("--checkpoint", str(pmtdit_checkpoint), "-o", str(out), "-o", str(tmp_path / "r.html"))
+    result = run_main("--checkpoint", str(pmtdit_checkpoint), "-o", str(out), "-o", str(tmp_path / "r.html"),
+                      "--no-memory")
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     jsonschema.validate(report, report_json_schema())  # inf/NaN statistics included
@@ -65,8 +69,8 @@ def test_trainer_checkpoint_report(pmtdit_checkpoint, tmp_path):
 
 def test_checkpoint_with_config_lists_differences(pmtdit_checkpoint, tmp_path):
     out = tmp_path / "r.json"
-    result = run_cli("--config", str(CONFIGS / "default.yaml"), "--checkpoint", str(pmtdit_checkpoint),
-                     "-o", str(out), "-q")
+    result = run_main("--config", str(CONFIGS / "default.yaml"), "--checkpoint", str(pmtdit_checkpoint),
+                      "-o", str(out), "-q", "--no-memory")
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["checkpoint"]["model"]["source"] == "given-config"
@@ -87,7 +91,7 @@ def test_bare_state_dict_infers_the_model(tmp_path):
     path = tmp_path / "model_state_dict.pth"
     torch.save(model.state_dict(), path)
     out = tmp_path / "r.json"
-    result = run_cli("--checkpoint", str(path), "-o", str(out), "-q")
+    result = run_main("--checkpoint", str(path), "-o", str(out), "-q", "--no-memory")
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["summary"]["total_parameters"] == sum(p.numel() for p in model.parameters())
@@ -108,7 +112,7 @@ def test_hostile_checkpoint_never_runs_and_exits_3(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"model_state_dict": {"w": torch.ones(2)}, "metrics": [[[(_Boom(marker),)]]]}, path)
     out = tmp_path / "r.html"
-    result = run_cli("--checkpoint", str(path), "-o", str(out), "-o", str(tmp_path / "r.json"))
+    result = run_main("--checkpoint", str(path), "-o", str(out), "-o", str(tmp_path / "r.json"))
     assert result.returncode == 3, result.stderr
     assert not marker.exists()
     assert out.exists() and "Security" in out.read_text()
@@ -123,7 +127,7 @@ def test_raw_pickle_payload_exits_3(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps({"state": _Boom(marker)}))
-    result = run_cli("--checkpoint", str(path), "-q")
+    result = run_main("--checkpoint", str(path), "-q")
     assert result.returncode == 3 and not marker.exists()
 
 
@@ -135,7 +139,7 @@ def test_bad_checkpoint_files_exit_2_without_output(tmp_path, content, name):
     path = tmp_path / name
     path.write_bytes(content)
     out = tmp_path / "r.html"
-    result = run_cli("--checkpoint", str(path), "-o", str(out))
+    result = run_main("--checkpoint", str(path), "-o", str(out))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and name in lines[0] and "Traceback" not in result.stderr
@@ -146,12 +150,12 @@ def test_truncated_real_checkpoint_exits_2(pmtdit_checkpoint, tmp_path):
     data = pmtdit_checkpoint.read_bytes()
     path = tmp_path / "cut.pt"
     path.write_bytes(data[: len(data) // 2])
-    result = run_cli("--checkpoint", str(path), "-o", str(tmp_path / "r.json"))
+    result = run_main("--checkpoint", str(path), "-o", str(tmp_path / "r.json"))
     assert result.returncode == 2, result.stderr
     assert not (tmp_path / "r.json").exists()
 
 
-def test_pickled_foreign_module_is_reported_not_imported(tmp_path):
+def test_pickled_foreign_module_is_reported_not_imported(tmp_path, monkeypatch):
     (tmp_path / "toynet.py").write_text(
         "from torch import nn\n"
         "open(__file__ + '.imported', 'w').close()\n"  # proves whether the reporter imported it
@@ -159,20 +163,17 @@ def test_pickled_foreign_module_is_reported_not_imported(tmp_path):
         "    def __init__(self):\n"
         "        super().__init__()\n"
         "        self.input_proj = nn.Linear(2, 8)\n")
-    import subprocess
-    import sys
-
     path = tmp_path / "dit_model.pth"
-    subprocess.run([sys.executable, "-c", f"import sys, torch; sys.path.insert(0, {str(tmp_path)!r}); "
-                    f"import toynet; torch.save(toynet.DiTModel(), {str(path)!r})"], check=True)
+    monkeypatch.syspath_prepend(str(tmp_path))  # importable while the report is made, as on PYTHONPATH
+    torch.save(importlib.import_module("toynet").DiTModel(), path)
+    del sys.modules["toynet"]
     (tmp_path / "toynet.py.imported").unlink()
     out = tmp_path / "r.json"
-    result = run_cli("--checkpoint", str(path), "-o", str(out), "-o", str(tmp_path / "r.html"), "-q",
-                     env={"PYTHONPATH": f"{tmp_path}:{CONFIGS.parent}"})
+    result = run_main("--checkpoint", str(path), "-o", str(out), "-o", str(tmp_path / "r.html"), "-q")
     # torch.load would import toynet (its code runs: it writes the marker) to build the class, so the
     # class is a security finding (exit 3); the report is still written, and nothing was imported.
     assert result.returncode == 3, result.stderr
-    assert not (tmp_path / "toynet.py.imported").exists()
+    assert not (tmp_path / "toynet.py.imported").exists() and "toynet" not in sys.modules
     report = json.loads(out.read_text())
     assert report["checkpoint"]["file"]["module_class"] == "toynet.DiTModel"
     assert report["summary"] is None

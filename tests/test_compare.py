@@ -14,7 +14,7 @@ from reporter import pipeline
 
 
 def _config_report(path, batch_size=None):
-    return pipeline.config_report(str(path), pipeline.ReportOptions(batch_size=batch_size))
+    return pipeline.config_report(str(path), pipeline.ReportOptions(batch_size=batch_size, memory=False))
 
 
 def test_compare_two_configs_all_formats(tmp_path):
@@ -48,19 +48,20 @@ def test_compare_two_configs_all_formats(tmp_path):
 
 def test_compare_analyses_every_config_at_one_batch_size(tmp_path):
     out = tmp_path / "c.json"
-    assert run_cli("compare", "configs/default.yaml", "configs/small_model.yaml", "-o", str(out), "-q").returncode == 0
+    assert run_cli("compare", "configs/default.yaml", "configs/small_model.yaml", "-o", str(out), "-q",
+                   "--no-memory").returncode == 0
     data = json.loads(out.read_text())
     assert [c["batch_size"] for c in data["columns"]] == [512, 512]  # small_model alone would use its own 16
     assert data["notes"] == []
     assert run_cli("compare", "configs/small_model.yaml", "configs/default.yaml", "--batch-size", "64", "-o", str(out),
-                   "-q").returncode == 0
+                   "-q", "--no-memory").returncode == 0
     assert [c["batch_size"] for c in json.loads(out.read_text())["columns"]] == [64, 64]
 
 
 def test_compare_two_json_reports_without_torch(tmp_path):
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
-    assert run_cli("--config", "configs/default.yaml", "-o", str(a), "-q").returncode == 0
-    assert run_cli("--config", "configs/mlp.yaml", "--batch-size", "8", "-o", str(b), "-q").returncode == 0
+    a, b = REPO / "reports" / "default.json", tmp_path / "b.json"  # a: archived, with a memory section
+    assert run_cli("--config", "configs/mlp.yaml", "--batch-size", "8", "-o", str(b), "-q",
+                   "--no-memory").returncode == 0
     out = tmp_path / "ab.json"
     code = ("import sys; from reporter.cli import main; rc = main(sys.argv[1:]); "
             "print(rc, any(m == 'torch' or m.startswith('torch.') for m in sys.modules))")
@@ -80,8 +81,9 @@ def test_compare_task_folder_report_json(tmp_path):
     from task_fixtures import make_task
 
     task = make_task(tmp_path, "t", checkpoints=False)
-    assert run_cli(str(task), "-q").returncode == 0
-    result = run_cli("compare", str(task / "reports" / "report.json"), "configs/default.yaml", "--format", "json")
+    assert run_cli(str(task), "-q", "--no-memory").returncode == 0
+    result = run_cli("compare", str(task / "reports" / "report.json"), "configs/default.yaml", "--format", "json",
+                     "--no-memory")
     assert result.returncode == 0, result.stderr
     rows = {t["id"]: t["rows"] for t in json.loads(result.stdout)["tables"]}
     assert rows["config"] == []  # the task's config.yaml is a copy of default.yaml
@@ -92,7 +94,8 @@ def test_compare_config_and_checkpoint(tmp_path):
 
     task = make_task(tmp_path, "t")
     out = tmp_path / "c.json"
-    result = run_cli("compare", "configs/default.yaml", str(task / "checkpoints" / "exp_best.pt"), "-o", str(out), "-q")
+    result = run_cli("compare", "configs/default.yaml", str(task / "checkpoints" / "exp_best.pt"), "-o", str(out), "-q",
+                     "--no-memory")
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
     assert [c["kind"] for c in data["columns"]] == ["config", "checkpoint"]
@@ -111,7 +114,7 @@ def test_compare_config_and_checkpoint(tmp_path):
 def test_compare_bad_input_exits_2_with_one_line(tmp_path, make_args, fragment):
     (tmp_path / "bad.json").write_text('{"title": "x"}')
     out = tmp_path / "c.html"
-    result = run_cli("compare", *make_args(tmp_path), "-o", str(out))
+    result = run_cli("compare", *make_args(tmp_path), "-o", str(out), "--no-memory")
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr
     assert not out.exists()
@@ -120,7 +123,8 @@ def test_compare_bad_input_exits_2_with_one_line(tmp_path, make_args, fragment):
 def test_compare_target_flag_follows_build_support():
     from reporter.pipeline import ReportOptions
 
-    result = run_cli("compare", "configs/default.yaml", "configs/mlp.yaml", "--target", "cpu", "--format", "json")
+    result = run_cli("compare", "configs/default.yaml", "configs/mlp.yaml", "--target", "cpu", "--format", "json",
+                     "--no-memory")
     if "target" in ReportOptions.__dataclass_fields__:
         assert result.returncode == 0, result.stderr
         assert [c["target"] for c in json.loads(result.stdout)["columns"]] == ["cpu", "cpu"]

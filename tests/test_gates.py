@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from helpers import default_config, write_yaml
@@ -61,10 +62,10 @@ def test_gate_logic_on_facts():
 
 def test_max_params_passes_and_fails(tmp_path):
     out = tmp_path / "r.json"
-    ok = run_cli("--config", "configs/default.yaml", "--max-params", "98648", "-o", str(out), "-q")
+    ok = run_cli("--config", "configs/default.yaml", "--max-params", "98648", "-o", str(out), "-q", "--no-memory")
     assert ok.returncode == 0, ok.stderr
     out.unlink()
-    bad = run_cli("--config", "configs/default.yaml", "--max-params", "98647", "-o", str(out), "-q")
+    bad = run_cli("--config", "configs/default.yaml", "--max-params", "98647", "-o", str(out), "-q", "--no-memory")
     assert bad.returncode == 1
     assert "gate failed: max-params: 98,648 parameters > limit 98,647" in bad.stderr
     assert json.loads(out.read_text())["summary"]["total_parameters"] == 98_648  # written before failing
@@ -74,11 +75,11 @@ def test_fail_on_finding_codes_and_severities(tmp_path):
     cfg = default_config()
     cfg["model"]["hiden"] = 32  # typo: an unknown key GENESIS would reject
     path = write_yaml(tmp_path / "typo.yaml", cfg)
-    assert run_cli("--config", str(path), "--fail-on", "nan,unsafe", "-q").returncode == 0
-    assert run_cli("--config", str(path), "--fail-on", "error", "-q").returncode == 1  # GENESIS rejects the key
-    failed = run_cli("--config", str(path), "--fail-on", "config.unknown-key", "-q")
+    assert run_cli("--config", str(path), "--fail-on", "nan,unsafe", "-q", "--no-memory").returncode == 0
+    assert run_cli("--config", str(path), "--fail-on", "error", "-q", "--no-memory").returncode == 1  # rejected key
+    failed = run_cli("--config", str(path), "--fail-on", "config.unknown-key", "-q", "--no-memory")
     assert failed.returncode == 1 and "gate failed: config.unknown-key: 1 finding: " in failed.stderr
-    assert run_cli("--config", str(path), "--fail-on", "warning", "-q").returncode == 1
+    assert run_cli("--config", str(path), "--fail-on", "warning", "-q", "--no-memory").returncode == 1
     assert run_cli("--config", "configs/default.yaml", "--fail-on", "warning", "--no-memory", "-q").returncode == 0
 
 
@@ -106,11 +107,13 @@ def test_bad_gate_flags_exit_2_before_any_output(tmp_path, args):
 def test_summary_markdown_is_appended(tmp_path):
     summary = tmp_path / "summary.md"
     summary.write_text("# CI\n\n")
-    run_cli("--config", "configs/default.yaml", "--summary-md", str(summary), "-q")
-    run_cli("--config", "configs/default.yaml", "--max-params", "10", "--summary-md", str(summary), "-q")
+    run_cli("--config", "configs/default.yaml", "--summary-md", str(summary), "-q")  # with a memory prediction
+    run_cli("--config", "configs/default.yaml", "--max-params", "10", "--summary-md", str(summary), "-q", "--no-memory")
     text = summary.read_text()
     assert text.startswith("# CI\n\n")
     assert text.count("### genesis-report: icecube\\_diffusion\\_default") == 2  # Markdown-escaped
     assert "| 98,648 | PMTDit (`dit`) | 512 |" in text
     assert "— ✅ passed" not in text.split("###")[1]  # no gates given: a plain report block
     assert "❌ failed" in text and "- max-params: 98,648 parameters &gt; limit 10" in text
+    first, second = text.split("###")[1:]
+    assert re.search(r"\| 512 \| [\d,]+\.\d\d GiB \|", first) and "| 512 | — |" in second  # predicted peak, or none

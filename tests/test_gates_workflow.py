@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from helpers import REPO
 from task_fixtures import make_task
@@ -56,6 +57,7 @@ def test_workflow_uses_only_the_documented_cli():
             assert f"`{flag}" in DOCS or flag in ("--quiet", "--batch-size", "--target"), flag
 
 
+@pytest.mark.slow
 def test_workflow_steps_run(tmp_path):
     """Run the workflow's shell steps with genesis-report = this checkout, on a synthetic tasks/ tree."""
     make_task(tmp_path / "tasks", "251012-1", checkpoints=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from browser import find_chromium, load_page
-from helpers import run_cli
+
+from reporter.api import write_report
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
@@ -20,10 +21,8 @@ def test_detector_sees_console_errors_and_requests(tmp_path):
     assert any(url.startswith("http://127.0.0.1:9/") for url in load.requests)
 
 
-def test_report_html_loads_cleanly(tmp_path):
-    out = tmp_path / "report.html"
-    result = run_cli("--config", "configs/default.yaml", "-o", str(out), "-q")
-    assert result.returncode == 0, result.stderr
+def test_report_html_loads_cleanly(tmp_path, default_full_report):
+    out = write_report(default_full_report, tmp_path / "report.html")  # every section, memory included
     load = load_page(out, CHROMIUM)
     assert load.console == []
     assert load.requests == []

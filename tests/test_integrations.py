@@ -8,19 +8,22 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from helpers import CONFIGS
 
-from reporter.api import report_from_config
 from reporter.integrations import markdown_text
 
 
-@pytest.fixture(scope="module")
-def report():
-    return report_from_config(CONFIGS / "default.yaml")
+@pytest.fixture
+def report(default_full_report):
+    """report_from_config(configs/default.yaml), memory included: built once per run (conftest.py)."""
+    return default_full_report
 
 
 def _has(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
+
+
+def _missing(name: str) -> str:
+    return f"{name} is not installed (the extra `integrations` has it; the README's install includes it)"
 
 
 class RecordingWriter:
@@ -67,8 +70,7 @@ def test_missing_library_names_the_extra(report, monkeypatch):
         wandb_helper.log_report(report)
 
 
-@pytest.mark.skipif(not _has("tensorboard"),
-                    reason="tensorboard is not installed (pip install genesis-report[tensorboard])")
+@pytest.mark.skipif(not _has("tensorboard"), reason=_missing("tensorboard"))
 def test_tensorboard_event_file_read_back(report, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from torch.utils.tensorboard import SummaryWriter
@@ -86,7 +88,7 @@ def test_tensorboard_event_file_read_back(report, tmp_path):
     assert events.Scalars("genesis-report/total_parameters")[0].value == 98_648
 
 
-@pytest.mark.skipif(not _has("mlflow"), reason="mlflow is not installed (pip install genesis-report[mlflow])")
+@pytest.mark.skipif(not _has("mlflow"), reason=_missing("mlflow"))
 def test_mlflow_local_file_store(report, tmp_path, monkeypatch):
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -113,7 +115,7 @@ def test_mlflow_local_file_store(report, tmp_path, monkeypatch):
         log_report(report)
 
 
-@pytest.mark.skipif(not _has("wandb"), reason="wandb is not installed (pip install genesis-report[wandb])")
+@pytest.mark.skipif(not _has("wandb"), reason=_missing("wandb"))
 def test_wandb_offline_run_holds_the_html_panel(report, tmp_path, monkeypatch):
     import wandb
 

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import jsonschema
-from helpers import run_cli
+import pytest
 from inprocess import run_main
 from task_fixtures import TRAIN_LOSSES, VAL_LOSSES, make_task, training_log_text
 
@@ -79,7 +79,7 @@ def test_scan_finds_config_checkpoints_and_log(tmp_path):
 
 def test_task_folder_writes_reports_in_place(tmp_path):
     task = make_task(tmp_path, "251012-1")
-    result = run_main(str(task), "-q")
+    result = run_main(str(task), "-q", "--no-memory")
     assert result.returncode == 0, result.stderr
     reports = task / "reports"
     assert sorted(p.name for p in reports.iterdir()) == ["report.html", "report.json", "report.md", "report_files"]
@@ -108,7 +108,7 @@ def test_task_folder_writes_reports_in_place(tmp_path):
 def test_task_folder_explicit_output_and_terminal(tmp_path):
     task = make_task(tmp_path, "t", checkpoints=False)
     out = tmp_path / "elsewhere.md"
-    result = run_main(str(task), "-o", str(out))
+    result = run_main(str(task), "-o", str(out), "--no-memory")
     assert result.returncode == 0, result.stderr
     assert "🗂️  Task t" in result.stdout and "3 epochs, last train loss 0.125" in result.stdout
     assert out.exists() and not (task / "reports").exists()
@@ -120,6 +120,7 @@ def test_not_a_task_folder_is_bad_input(tmp_path):
     assert "not a GENESIS task folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_index_over_three_tasks_with_one_broken(tmp_path):
     tasks = tmp_path / "tasks"
     make_task(tasks, "a-default", checkpoints=False)
@@ -127,7 +128,9 @@ def test_index_over_three_tasks_with_one_broken(tmp_path):
     broken = make_task(tasks, "c-broken", checkpoints=False)
     (broken / "config.yaml").write_text("model:\n  hidden: 20\n  heads: 8\n")  # 20 not divisible by 8
     index_html, index_json = tasks / "index.html", tmp_path / "index.json"
-    result = run_cli("index", str(tasks), "-o", str(index_html), "-o", str(index_json), "-j", "2", "-q")
+    # -j 2: the tasks are reported on in two worker processes (spawned by the index command itself)
+    result = run_main("index", str(tasks), "-o", str(index_html), "-o", str(index_json), "-j", "2", "-q",
+                      "--no-memory")
     assert result.returncode == 0, result.stderr
     assert re.findall(r"\[\d/3\] (\S+):", result.stderr) and "[3/3]" in result.stderr
     rows = {r["name"]: r for r in json.loads(index_json.read_text())["rows"]}
@@ -158,7 +161,7 @@ def test_index_reports_best_loss_from_checkpoints(tmp_path):
     tasks = tmp_path / "tasks"
     make_task(tasks, "a")
     out = tmp_path / "index.json"
-    result = run_main("index", str(tasks), "-o", str(out), "-q")
+    result = run_main("index", str(tasks), "-o", str(out), "-q", "--no-memory")
     assert result.returncode == 0, result.stderr
     row = json.loads(out.read_text())["rows"][0]
     assert row["best_loss"] == 0.125
@@ -169,5 +172,5 @@ def test_task_paths_are_relative_to_the_task(tmp_path):
     from reporter.pipeline import ReportOptions
     from reporter.tasks.report import task_report
 
-    section = task_report(task, ReportOptions()).task
+    section = task_report(task, ReportOptions(memory=False)).task
     assert section.config == "config.yaml" and section.training_log == str(Path("logs") / "exp_training.txt")
