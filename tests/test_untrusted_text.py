@@ -109,7 +109,7 @@ def _documents(root: Path, text: str, name: str, module_name: str) -> dict[str, 
     docs: dict[str, dict[str, str]] = {}
     try:
         for kind, flag, status in (("config", "--config", 0), ("checkpoint", "--checkpoint", 3),
-                                   ("module", "--checkpoint", 0)):
+                                   ("module", "--checkpoint", 3)):  # importing Net would run code
             out = root / kind
             result = run_main(flag, paths[kind], "--no-memory", "-o", f"{out}.md", "-o", f"{out}.html",
                               "-o", f"{out}.json", "-o", f"{out}.txt", "--embed-images")

@@ -1,0 +1,105 @@
+"""The analysis cache: a second report reuses the traced sections; any change to their inputs or to
+genesis-report's code misses; corrupt, foreign or concurrent entries are never trusted."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from helpers import default_config, write_yaml
+
+from reporter import analysis_cache
+from reporter.pipeline import ReportOptions, config_report
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("GENESIS_REPORT_NO_CACHE", raising=False)
+    monkeypatch.setenv("GENESIS_REPORT_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "analysis"
+
+
+def _config(tmp_path, **model) -> str:
+    cfg = default_config()
+    cfg["model"].update({"seq_len": 64, "dropout": 0.0, **model})
+    return str(write_yaml(tmp_path / f"c{len(list(tmp_path.glob('c*.yaml')))}.yaml", cfg))
+
+
+def _report(path: str, **options):
+    return config_report(path, ReportOptions(batch_size=4, target="cpu", **options))
+
+
+def test_second_report_reuses_both_sections_and_says_so(tmp_path, cache_dir):
+    path = _config(tmp_path)
+    cold = _report(path)
+    assert cold.meta.cached_sections == []
+    assert len(list(cache_dir.glob("*.json"))) == 2  # flow and memory
+    warm = _report(path)
+    assert warm.meta.cached_sections == ["flow", "memory"]
+    assert warm.memory == cold.memory and warm.flow == cold.flow
+    assert _report(path, cache=False).meta.cached_sections == []  # --no-cache
+
+
+@pytest.mark.parametrize("change", [
+    {"model": {"hidden": 32}}, {"model": {"genesis_version": "pmt_dit@4037ba45"}}, {"options": {"batch_size": 8}},
+    {"options": {"target": "H100-80GB"}}, {"options": {"amp_dtype": "bf16"}}, {"options": {"sample_batch": 2}},
+    {"training": {"use_amp": False}}, {"training": {"optimizer": "SGD"}}, {"code": "another-version"},
+    {"torch": "9.9.9"}])
+def test_every_input_of_a_section_is_in_its_key(tmp_path, cache_dir, monkeypatch, change):
+    base = _config(tmp_path)
+    _report(base)
+    path = _config(tmp_path, **change.get("model", {}))
+    if "training" in change:
+        cfg = default_config()
+        cfg["model"].update({"seq_len": 64, "dropout": 0.0})
+        cfg["training"].update(change["training"])
+        path = str(write_yaml(tmp_path / "t.yaml", cfg))
+    if "code" in change:
+        monkeypatch.setattr(analysis_cache, "code_fingerprint", lambda: change["code"])
+        analysis_cache.environment_fingerprint.cache_clear()
+    if "torch" in change:
+        monkeypatch.setattr(analysis_cache.metadata, "version", lambda name: change["torch"])
+        analysis_cache.environment_fingerprint.cache_clear()
+    try:
+        options = {"batch_size": 4, "target": "cpu", **change.get("options", {})}
+        report = config_report(path, ReportOptions(**options))
+    finally:
+        analysis_cache.environment_fingerprint.cache_clear()
+    assert "memory" not in report.meta.cached_sections
+    if "model" in change or "batch_size" in change.get("options", {}) or "code" in change or "torch" in change:
+        assert "flow" not in report.meta.cached_sections
+    else:
+        assert "flow" in report.meta.cached_sections  # the flow does not depend on target, precision or optimizer
+
+
+def test_corrupt_entries_are_ignored_and_rewritten(tmp_path, cache_dir):
+    path = _config(tmp_path)
+    cold = _report(path)
+    for entry in cache_dir.glob("*.json"):
+        data = json.loads(entry.read_text())
+        data["payload"] = data["payload"].replace('"batch_size":4', '"batch_size":5')  # checksum now differs
+        entry.write_text(json.dumps(data))
+    again = _report(path)
+    assert again.meta.cached_sections == [] and again.memory == cold.memory
+    assert _report(path).meta.cached_sections == ["flow", "memory"]  # rewritten
+    for entry in cache_dir.glob("*.json"):
+        entry.write_text("{not json")
+    assert _report(path).meta.cached_sections == []
+
+
+def test_entries_others_could_have_planted_are_not_trusted(tmp_path, cache_dir):
+    path = _config(tmp_path)
+    _report(path)
+    for entry in cache_dir.glob("*.json"):
+        os.chmod(entry, 0o666)  # writable by anyone: not ours to trust
+    assert _report(path).meta.cached_sections == []
+    assert oct(cache_dir.stat().st_mode & 0o777) == "0o700"
+
+
+def test_keys_differ_by_section_and_inputs_and_off_means_off(tmp_path, cache_dir, monkeypatch):
+    assert analysis_cache.make_key("flow", {"a": 1}) != analysis_cache.make_key("flow", {"a": 2})
+    assert analysis_cache.make_key("flow", {"a": 1}) != analysis_cache.make_key("memory", {"a": 1})
+    monkeypatch.setenv("GENESIS_REPORT_NO_CACHE", "1")
+    assert analysis_cache.load(analysis_cache.make_key("flow", {"a": 1})) is None
+    assert not analysis_cache.store("k", "v")
