@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import pickle
+import random
 import sys
 
 import jsonschema
@@ -132,7 +133,7 @@ def test_raw_pickle_payload_exits_3(tmp_path):
 
 
 @pytest.mark.parametrize("content, name", [
-    (b"", "empty.pt"), (os.urandom(4096), "random.pt"), (b"PK\x03\x04truncated", "trunc.pt"),
+    (b"", "empty.pt"), (random.Random(7).randbytes(4096), "random.pt"), (b"PK\x03\x04truncated", "trunc.pt"),
     (pickle.dumps([1, 2, 3]), "list.pkl"),
 ])
 def test_bad_checkpoint_files_exit_2_without_output(tmp_path, content, name):

@@ -205,17 +205,31 @@ def test_fuzzed_pickles_never_escape_as_crashes(tmp_path):
 
 
 def test_globals_after_the_point_of_failure_are_still_found(tmp_path):
-    """The pickle fails early (an unknown persistent id); the payload after it is still a finding, also
-    when its name is assembled from memoised strings (STACK_GLOBAL after BINGET)."""
+    """A hostile pickle that also fails (an unknown persistent id) lists every callable it names, also one
+    after the failure whose name is assembled from memoised strings (STACK_GLOBAL after BINGET)."""
     from reporter.checkpoint.opscan import global_names
 
     hidden = (hostile.text("os") + b"q\x05" + hostile.text("system") + b"q\x06" + b"0" * 2
               + b"h\x05h\x06\x93")
     assert global_names(b"\x80\x04" + hidden + b".") == [("os", "system")]
-    data = b"\x80\x02(" + hostile.text("module") + b"tQ" + b"0" + hidden + hostile.touch(tmp_path) + b"\x85R."
+    early = b"cbuiltins\neval\n0"  # named (torch would resolve it) before the failure
+    data = (b"\x80\x02" + early + b"(" + hostile.text("module") + b"tQ" + b"0" + hidden + hostile.touch(tmp_path)
+            + b"\x85R.")
     status, report = _verdict(hostile.raw(tmp_path / "late.pkl", data))
-    assert status == 3 and [f.where for f in report.security_findings] == ["os.system"]
+    assert status == 3 and sorted(f.where for f in report.security_findings) == ["builtins.eval", "os.system"]
     assert any("could not be read past" in f.message for f in report.findings)
+
+
+def test_a_malformed_pickle_is_not_scanned_past_its_error(tmp_path):
+    """torch's unpickler fails at the same opcode, so bytes after it (a random file) are no finding."""
+    data = b"\x80\x02(" + hostile.text("module") + b"tQ" + b"0" + b"cos\nsystem\n" + b"."
+    status, message = _verdict(hostile.raw(tmp_path / "broken.pkl", data))
+    assert status == 2 and "persistent" in message
+    rng = __import__("random").Random(7)
+    for index in range(40):  # random bytes never count as "asks to run code"
+        path = tmp_path / f"random{index}.pt"
+        path.write_bytes(bytes(rng.randrange(256) for _ in range(4096)))
+        assert _verdict(path)[0] == 2, index
 
 
 @pytest.mark.parametrize("where", ["other prefix", "nested prefix"])

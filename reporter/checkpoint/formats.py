@@ -108,9 +108,12 @@ def _unpickle(stream: BinaryIO, registry: dict[str, GlobalRecord], storages: dic
               rescan: Callable[[], tuple[bytes | memoryview, int]] | None = None) -> tuple[Any, str | None]:
     """Unpickle one object; when it fails after refusing globals, report the failure instead.
 
-    ``rescan`` gives the pickle's bytes and where reading stopped, so that the globals named after the
-    point of failure are still found (a hostile pickle is reported as hostile even when it is also
-    broken or beyond a bound).
+    ``rescan`` gives the pickle's bytes and where reading stopped, so that the globals named after a
+    bound stopped the reading are still found (torch has no such bound: a hostile pickle is reported as
+    hostile even when it is also beyond a bound), and so are those after a failure in a pickle that already
+    named a refused callable (all of a hostile file's names are listed). Otherwise a malformed pickle is
+    not scanned past its error: torch's unpickler fails at the same opcode, so nothing after it can run,
+    and scanning garbage bytes (a random file) for "names" would raise false alarms.
     """
     unpickler = SafeUnpickler(stream, registry, storages, factory)
     try:
@@ -118,7 +121,7 @@ def _unpickle(stream: BinaryIO, registry: dict[str, GlobalRecord], storages: dic
     except Exception as exc:  # noqa: BLE001 - any failure of a hostile or broken pickle
         problem = _describe(exc)
         bound = isinstance(exc, PickleBound)
-    if rescan is not None:
+    if rescan is not None and (bound or refused(registry)):
         data, stopped = rescan()
         scan_globals(data, registry, start=stopped)
     if refused(registry):

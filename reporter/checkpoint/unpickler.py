@@ -54,6 +54,11 @@ __all__ = ["BoundedReader", "GlobalRecord", "NumpyArray", "NumpyDtype", "PickleB
 
 MAX_FOREIGN = 1_000  # distinct foreign globals listed one by one (the rest are counted)
 _NAME_CHARS = 256
+
+
+def _bounded(text: str) -> str:
+    """A global's module or name, cut to ``_NAME_CHARS`` with a visible ellipsis (a real name is shorter)."""
+    return text if len(text) <= _NAME_CHARS else text[:_NAME_CHARS - 1] + "…"
 _PICKLE = pickle._Unpickler  # noqa: SLF001 - the pure-Python unpickler, whose every opcode we control
 
 
@@ -159,7 +164,7 @@ class SafeUnpickler(_PICKLE):
     # --- globals -------------------------------------------------------------------------------------
 
     def find_class(self, module: str, name: str) -> Any:
-        module, name = canonical(str(module)[:_NAME_CHARS], str(name)[:_NAME_CHARS])
+        module, name = canonical(_bounded(str(module)), _bounded(str(name)))
         entry = lookup(module, name)
         if entry is not None:
             if entry.kind is not None:
