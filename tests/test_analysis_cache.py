@@ -41,36 +41,46 @@ def test_second_report_reuses_both_sections_and_says_so(tmp_path, cache_dir):
     assert _report(path, cache=False).meta.cached_sections == []  # --no-cache
 
 
+def _keys(path: str, options: ReportOptions) -> tuple[str, str]:
+    """The flow and memory keys a report with these inputs would look up (nothing is traced)."""
+    from reporter import pipeline
+    from reporter.config.loader import load_config
+
+    config = load_config(path)
+    choice = pipeline._config_choice(config, options)
+    built = pipeline.build_from_config(config, None, choice.model_cfg)
+    batch = pipeline.resolve_batch_size(options, config)
+    target = pipeline.choose_report_target(options, config.top.get("device"))
+    return (pipeline._flow_key(built, batch), pipeline._memory_key(built, config, options, batch, target))
+
+
 @pytest.mark.parametrize("change", [
     {"model": {"hidden": 32}}, {"model": {"genesis_version": "pmt_dit@4037ba45"}}, {"options": {"batch_size": 8}},
     {"options": {"target": "H100-80GB"}}, {"options": {"amp_dtype": "bf16"}}, {"options": {"sample_batch": 2}},
     {"training": {"use_amp": False}}, {"training": {"optimizer": "SGD"}}, {"code": "another-version"},
     {"torch": "9.9.9"}])
 def test_every_input_of_a_section_is_in_its_key(tmp_path, cache_dir, monkeypatch, change):
-    base = _config(tmp_path)
-    _report(base)
-    path = _config(tmp_path, **change.get("model", {}))
-    if "training" in change:
-        cfg = default_config()
-        cfg["model"].update({"seq_len": 64, "dropout": 0.0})
-        cfg["training"].update(change["training"])
-        path = str(write_yaml(tmp_path / "t.yaml", cfg))
+    """Each input changed in turn gives another key: a miss, never a stale entry."""
+    cfg = default_config()
+    cfg["model"].update({"seq_len": 64, "dropout": 0.0})
+    base_options = {"batch_size": 4, "target": "cpu"}
+    base = _keys(str(write_yaml(tmp_path / "base.yaml", cfg)), ReportOptions(**base_options))
+    cfg["model"].update(change.get("model", {}))
+    cfg["training"].update(change.get("training", {}))
     if "code" in change:
         monkeypatch.setattr(analysis_cache, "code_fingerprint", lambda: change["code"])
-        analysis_cache.environment_fingerprint.cache_clear()
     if "torch" in change:
         monkeypatch.setattr(analysis_cache.metadata, "version", lambda name: change["torch"])
-        analysis_cache.environment_fingerprint.cache_clear()
+    analysis_cache.environment_fingerprint.cache_clear()
     try:
-        options = {"batch_size": 4, "target": "cpu", **change.get("options", {})}
-        report = config_report(path, ReportOptions(**options))
+        flow, memory = _keys(str(write_yaml(tmp_path / "changed.yaml", cfg)),
+                             ReportOptions(**{**base_options, **change.get("options", {})}))
     finally:
         analysis_cache.environment_fingerprint.cache_clear()
-    assert "memory" not in report.meta.cached_sections
-    if "model" in change or "batch_size" in change.get("options", {}) or "code" in change or "torch" in change:
-        assert "flow" not in report.meta.cached_sections
-    else:
-        assert "flow" in report.meta.cached_sections  # the flow does not depend on target, precision or optimizer
+    assert memory != base[1]
+    flow_inputs = "model" in change or "batch_size" in change.get("options", {}) or "code" in change \
+        or "torch" in change  # the flow does not depend on target, precision or optimizer
+    assert (flow != base[0]) == flow_inputs
 
 
 def test_corrupt_entries_are_ignored_and_rewritten(tmp_path, cache_dir):
