@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reporter.errors import InputError, ReportError
-from reporter.pipeline import ReportOptions
+from reporter.options import ReportOptions
 from reporter.report.base import Finding, Severity
 from reporter.report.model import Report
 

@@ -141,7 +141,8 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_index(args)
     from reporter import gates
-    from reporter.pipeline import ReportOptions, checkpoint_report, config_report, model_class_report
+    from reporter.options import ReportOptions
+    from reporter.pipeline import checkpoint_report, config_report, model_class_report
     from reporter.render import format_for_path, render
 
     if args.schema:

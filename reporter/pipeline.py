@@ -7,7 +7,8 @@ so every count here comes from the real module tree, not from a formula.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from reporter import limits
@@ -20,33 +21,11 @@ from reporter.analysis.parameters import analyse_parameters
 from reporter.analysis.summary import analyse_summary
 from reporter.config.loader import LoadedConfig, load_config
 from reporter.errors import InputError, NoExampleInputs
+from reporter.options import DEFAULT_BATCH_SIZE, ReportOptions
 from reporter.report.base import Finding, Severity
 from reporter.report.flow import FlowSection
 from reporter.report.memory import MemorySection
 from reporter.report.model import Report
-
-
-@dataclass
-class ReportOptions:
-    """User choices that change what a report contains or which numbers it shows."""
-
-    verbose: bool = False
-    batch_size: int | None = None
-    model_class: str | None = None
-    target: str | None = None  # None: follow the input (its device), then the user's default GPU
-    gpu_memory: str | None = None
-    sample_batch: int | None = None
-    amp_dtype: str | None = None  # None: fp16 on CUDA targets (as GENESIS trains), bf16 on CPU
-    memory: bool = True
-    genesis_version: str | None = None  # --genesis-version: which GENESIS code a config is for
-    cache: bool = True  # reuse data-flow and memory sections from the analysis cache (--no-cache)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_meta(self) -> dict[str, Any]:
-        return {"verbose": self.verbose, "batch_size": self.batch_size, "model_class": self.model_class,
-                "target": self.target, "gpu_memory": self.gpu_memory, "sample_batch": self.sample_batch,
-                "amp_dtype": self.amp_dtype, "memory": self.memory, "genesis_version": self.genesis_version,
-                **self.extra}
 
 
 @dataclass
@@ -115,7 +94,8 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
     given = load_config(config_path) if config_path else None
     ckpt = read_checkpoint(checkpoint_path, progress=progress)
     section = analyze_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None,
-                                 genesis_version=options.genesis_version)
+                                 genesis_version=options.genesis_version,
+                                 given_name=Path(config_path).name if config_path else None)
     inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
                              from_cache=section.file.sha256_from_cache)]
     findings = [*section.security_findings, *section.findings]
@@ -253,7 +233,6 @@ def ranked(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: _SEVERITY_RANK[f.severity])
 
 
-DEFAULT_BATCH_SIZE = 512
 
 
 def resolve_batch_size(options: ReportOptions, config: LoadedConfig) -> int:

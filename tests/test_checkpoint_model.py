@@ -78,7 +78,7 @@ def test_weights_win_over_a_given_config_and_differences_are_listed(tmp_path):
         ("hidden", 32, 16, True)]
     assert not any(f.code.startswith("weights.") for f in info.findings)
     assert [f.code for f in info.findings] == ["checkpoint.weights-decide"]
-    assert "model.hidden: --config says 32, the weights hold 16" in info.findings[0].message
+    assert "model.hidden: the given config says 32, the weights hold 16" in info.findings[0].message
     given["model"]["dropout"] = 0.1
     embedded = {"model": {**DEFAULT_YAML_MODEL, "dropout": 0.1}, "training": given["training"]}
     differs = {f.where for f in config_differences(given, embedded) if f.code == "config.differs-from-checkpoint"}

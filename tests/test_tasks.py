@@ -174,3 +174,45 @@ def test_task_paths_are_relative_to_the_task(tmp_path):
 
     section = task_report(task, ReportOptions(memory=False)).task
     assert section.config == "config.yaml" and section.training_log == str(Path("logs") / "exp_training.txt")
+
+
+def test_index_reuses_unchanged_task_reports_and_redoes_changed_ones(tmp_path, monkeypatch):
+    """Re-indexing reads each unchanged task's report.json back (no model is built); any change to a task's
+    config bytes, a checkpoint, a training log, the options or genesis-report's code makes it again."""
+    from reporter import analysis_cache
+
+    root = tmp_path / "tasks"
+    first, second = make_task(root, "a"), make_task(root, "b")
+    out = tmp_path / "index.json"
+
+    def index(*extra: str) -> dict[str, dict]:
+        result = run_main("index", str(root), "-o", str(out), "-q", "--no-progress", "--no-memory", *extra)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(out.read_text())
+        return {row["name"]: row for row in data["rows"]}
+
+    assert not any(row["reused"] for row in index().values())
+    written = (first / "reports" / "report.json").stat().st_mtime_ns
+    rows = index()
+    assert all(row["reused"] for row in rows.values()) and rows["a"]["parameters"] == 98_648
+    assert (first / "reports" / "report.json").stat().st_mtime_ns == written  # not rewritten
+    ckpt = first / "checkpoints" / "exp_epoch_0000.pt"
+    stat = ckpt.stat()
+    ckpt.write_bytes(ckpt.read_bytes())  # same bytes, but the file was written: its ctime changed
+    os.utime(ckpt, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with the mtime put back
+    rows = index()
+    assert not rows["a"]["reused"] and rows["b"]["reused"]
+    log = second / "logs" / "exp_training.txt"
+    log.write_text(log.read_text() + "\n")
+    assert not index()["b"]["reused"]
+    assert not any(row["reused"] for row in index("--batch-size", "64").values())  # other options
+    monkeypatch.setattr(analysis_cache, "code_fingerprint", lambda: "another genesis-report")
+    analysis_cache.environment_fingerprint.cache_clear()
+    try:
+        assert not any(row["reused"] for row in index("--batch-size", "64").values())
+    finally:
+        analysis_cache.environment_fingerprint.cache_clear()
+    assert not any(row["reused"] for row in index("--rebuild").values())
+    (second / "reports" / "report.md").unlink()  # a report file is missing: made again
+    rows = index()
+    assert rows["a"]["reused"] and not rows["b"]["reused"]

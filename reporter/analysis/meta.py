@@ -27,6 +27,20 @@ def describe_input(role: str, path: str | Path, sha256: str | None = None, from_
                      sha256_from_cache=bool(sha256) and from_cache)
 
 
+def _torch_version() -> str:
+    """torch's version without importing torch (an index of reused reports must not pay for the import)."""
+    import sys
+
+    if "torch" in sys.modules:
+        return sys.modules["torch"].__version__.split("+")[0]
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch").split("+")[0]
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
 def generation_time() -> tuple[str, bool]:
     """UTC time of generation; SOURCE_DATE_EPOCH (reproducible builds convention) wins when set."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
@@ -38,11 +52,9 @@ def generation_time() -> tuple[str, bool]:
 
 def build_meta(inputs: list[InputFile], options: dict[str, Any], cached_sections: list[str] | None = None,
                ) -> ReportMeta:
-    import torch
-
     generated_at, reproducible = generation_time()
     return ReportMeta(
-        tool=ToolInfo(version=__version__, torch_version=torch.__version__.split("+")[0],
+        tool=ToolInfo(version=__version__, torch_version=_torch_version(),
                       python_version=platform.python_version()),
         generated_at=generated_at,
         reproducible=reproducible,

@@ -27,13 +27,13 @@ SECURITY_EXIT_STATUS = 3
 
 def analyze_checkpoint(ckpt: CheckpointFile, *, progress: Progress | None = None, weights: bool = True,
                        given_config: Mapping[str, Any] | None = None,
-                       genesis_version: str | None = None) -> CheckpointReport:
+                       genesis_version: str | None = None, given_name: str | None = None) -> CheckpointReport:
     """Build the checkpoint report; weight statistics read tensor data, everything else metadata.
 
     ``given_config`` is the config passed with ``--config`` (it is used instead of the embedded one for
     what the weights cannot tell); ``genesis_version`` is ``--genesis-version``.
     """
-    model = model_from_checkpoint(ckpt, given_config, genesis_version)
+    model = model_from_checkpoint(ckpt, given_config, genesis_version, given_name)
     health = weight_health(ckpt.state_dict, progress) if weights and ckpt.state_dict else None
     findings = reading_findings(ckpt) + (model.findings if model is not None else [])
     if health is not None:

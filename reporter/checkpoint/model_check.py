@@ -32,11 +32,12 @@ from reporter.report.checkpoint import ModelFromCheckpoint, WeightDecision
 # Normalization buffers whose values (not shapes) give the config's tuples.
 _BUFFER_VALUES = {"affine_offset": "affine_offsets", "affine_scale": "affine_scales",
                   "label_offset": "label_offsets", "label_scale": "label_scales"}
-_SOURCE_WORDS = {"given-config": "--config", "embedded-config": "the embedded config"}
+_SOURCE_WORDS = {"given-config": "the given config", "embedded-config": "the embedded config"}
 
 
 def model_from_checkpoint(ckpt: CheckpointFile, given_config: Mapping[str, Any] | None = None,
-                          genesis_version: str | None = None) -> ModelFromCheckpoint | None:
+                          genesis_version: str | None = None, given_name: str | None = None,
+                          ) -> ModelFromCheckpoint | None:
     """Build the model the checkpoint's weights hold and check the weights against it.
 
     ``given_config`` is a whole GENESIS config (``--config X``); it replaces the embedded one as the source
@@ -78,7 +79,8 @@ def model_from_checkpoint(ckpt: CheckpointFile, given_config: Mapping[str, Any] 
             assumptions += [f"{key}: not recoverable from the weights; GENESIS default {MODEL_DEFAULTS[key]!r} "
                             "assumed" for key in unrecoverable if key in MODEL_DEFAULTS]
     if decisions and source != "inferred":
-        findings.append(_decision_finding(decisions, _SOURCE_WORDS.get(source, source)))
+        words = f"`{given_name}`" if source == "given-config" and given_name else _SOURCE_WORDS.get(source, source)
+        findings.append(_decision_finding(decisions, words))
     try:
         with torch.device("meta"), limits.build_guard():
             model = build_model(model_cfg)

@@ -10,7 +10,7 @@ from reporter.errors import InputError
 
 def make_options(**values: Any) -> Any:
     """ReportOptions with the given values; a value for a field this build lacks is a bad-input error."""
-    from reporter.pipeline import ReportOptions
+    from reporter.options import ReportOptions
 
     names = {f.name for f in dataclasses.fields(ReportOptions)}
     given = {k: v for k, v in values.items() if v is not None}

@@ -28,6 +28,8 @@ class TaskSection(ReportModel):
     reported_from: str = Field(description="The file the model report was made from")
     unreadable: list[str] = Field(default_factory=list, description="Checkpoints that could not be read (the "
                                   "report falls back to the newest readable one)")
+    fingerprint: str | None = Field(default=None, description="sha256 of the task's inputs, the options and "
+                                    "genesis-report's code: `index` reuses this report while it is unchanged")
     training_log: str | None
     loss_epochs: list[int] = Field(default_factory=list, description="1-based epochs as the trainer prints them")
     train_loss: list[float | None] = Field(default_factory=list)

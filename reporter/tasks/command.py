@@ -23,6 +23,9 @@ def add_index_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
     add_target_arguments(parser)  # the same target for every task
     parser.add_argument("--no-memory", action="store_true", help="skip the traced memory and FLOPs analysis")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="report on every task again (by default a task whose inputs, options and genesis-report "
+                             "are unchanged since its reports/ were written reuses them)")
     parser.add_argument("--no-task-reports", action="store_true",
                         help="do not write each task's reports/ (the index then has no links)")
     parser.add_argument("--no-progress", action="store_true", help="do not print a line per finished task")
@@ -43,7 +46,7 @@ def run_index(args: argparse.Namespace) -> int:
                            memory=not args.no_memory)
     index = build_index(args.root, options, jobs=args.jobs, index_dir=index_dir,
                         progress=None if args.no_progress else print_progress,
-                        write_reports=not args.no_task_reports)
+                        write_reports=not args.no_task_reports, reuse=not args.rebuild)
     write_all([(path, render_index(index, fmt)) for path, fmt in outputs])
     if not args.quiet:
         sys.stdout.write(render_index(index, "terminal").text)

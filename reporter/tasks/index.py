@@ -29,7 +29,6 @@ def index_one(task_dir: str, options: Any, index_dir: str | None, write_reports:
     from reporter.tasks.report import default_outputs, render_task, task_report
 
     name = Path(task_dir).name
-    link_base = Path(index_dir) if index_dir else Path(task_dir).parent
     try:
         task = task_report(task_dir, options)
         link = None
@@ -37,23 +36,53 @@ def index_one(task_dir: str, options: Any, index_dir: str | None, write_reports:
             outputs = default_outputs(task)
             outputs[0].parent.mkdir(exist_ok=True)
             write_all([(p, render_task(task, p.suffix.lstrip("."), stem=p.stem)) for p in outputs])
-            link = os.path.relpath(outputs[0], link_base)
-        facts = key_facts(task.report)
-        losses = [c.best_loss for c in task.task.checkpoints if c.reported and c.best_loss is not None]
-        return IndexRow(name=name, path=task_dir, report_link=link, architecture=facts["architecture"],
-                        model_class=facts["model_class"], parameters=facts["total_parameters"],
-                        best_loss=facts["best_loss"] if facts["best_loss"] is not None else
-                        (losses[0] if losses else None),
-                        epochs=_epochs(facts, task.task), peak_memory_bytes=_int(facts["peak_memory_bytes"]),
-                        batch_size=facts["batch_size"], findings=len(task.report.findings),
-                        findings_by_severity=facts["findings"], security_findings=facts["findings"]["security"],
-                        unreadable=list(task.task.unreadable), **report_status(task.report, facts))
+            link = outputs[0]
+        return _row(task_dir, task.report, task.task, link, index_dir)
     except ReportError as exc:
         return IndexRow(name=name, path=task_dir, report_link=None, error=str(exc.problem), status="failed",
                         status_detail=str(exc.problem))
     except Exception as exc:  # one broken task is a row with its error, never a failed index
         return IndexRow(name=name, path=task_dir, report_link=None, error=f"{type(exc).__name__}: {exc}",
                         status="failed", status_detail=f"{type(exc).__name__}: {exc}")
+
+
+def reused_row(task_dir: str, options: Any, index_dir: str | None) -> IndexRow | None:
+    """The row of a task whose written report is still valid (same fingerprint), read from its JSON; None
+    when the task must be reported again. Reads config.yaml and stats files only: no torch import."""
+    from reporter.compare.build import load_report_json
+    from reporter.tasks.fingerprint import task_fingerprint
+    from reporter.tasks.folder import scan_task
+    from reporter.tasks.report import default_outputs
+
+    try:
+        folder = scan_task(task_dir)
+        outputs = default_outputs(folder)
+        if not all(p.is_file() for p in outputs):
+            return None
+        report = load_report_json(next(p for p in outputs if p.suffix == ".json"))
+    except (ReportError, OSError):
+        return None
+    meta = options.as_meta() if hasattr(options, "as_meta") else {}
+    if report.task is None or report.task.fingerprint != task_fingerprint(folder, meta):
+        return None
+    return _row(task_dir, report, report.task, outputs[0], index_dir, reused=True)
+
+
+def _row(task_dir: str, report: Any, task: Any, link: Path | None, index_dir: str | None,
+         reused: bool = False) -> IndexRow:
+    """One index row from a task's report and task section (fresh or read back from its JSON)."""
+    link_base = Path(index_dir) if index_dir else Path(task_dir).parent
+    facts = key_facts(report)
+    losses = [c.best_loss for c in task.checkpoints if c.reported and c.best_loss is not None]
+    return IndexRow(name=Path(task_dir).name, path=task_dir,
+                    report_link=os.path.relpath(link, link_base) if link is not None else None,
+                    architecture=facts["architecture"], model_class=facts["model_class"],
+                    parameters=facts["total_parameters"],
+                    best_loss=facts["best_loss"] if facts["best_loss"] is not None else (losses[0] if losses else None),
+                    epochs=_epochs(facts, task), peak_memory_bytes=_int(facts["peak_memory_bytes"]),
+                    batch_size=facts["batch_size"], findings=len(report.findings),
+                    findings_by_severity=facts["findings"], security_findings=facts["findings"]["security"],
+                    unreadable=list(task.unreadable), reused=reused, **report_status(report, facts))
 
 
 def _int(value: Any) -> int | None:
@@ -74,7 +103,9 @@ def _epochs(facts: dict[str, Any], task: Any) -> int | None:
 
 
 def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str | Path | None = None,
-                progress: Progress | None = None, write_reports: bool = True) -> TaskIndex:
+                progress: Progress | None = None, write_reports: bool = True, reuse: bool = True) -> TaskIndex:
+    """One row per task; a task whose written report is still valid (reporter.tasks.fingerprint) is reused
+    unless ``reuse`` is off, the others are reported (in ``jobs`` worker processes) and written."""
     from reporter.analysis.meta import build_meta
 
     tasks = [str(p) for p in find_tasks(root)]
@@ -82,17 +113,28 @@ def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str
         raise InputError("no GENESIS task folders here (sub-folders with config.yaml or checkpoints/*.pt)", root)
     rows: dict[str, IndexRow] = {}
     idx_dir = str(index_dir) if index_dir is not None else str(Path(root))
-    if jobs <= 1 or len(tasks) <= 1:
-        for i, task in enumerate(tasks, 1):
+    done = 0
+    if write_reports and reuse:  # unchanged tasks first, in this process, without torch
+        for task in tasks:
+            row = reused_row(task, options, idx_dir)
+            if row is not None:
+                rows[task] = row
+                done += 1
+                if progress:
+                    progress(done, len(tasks), row)
+    todo = [task for task in tasks if task not in rows]
+    if jobs <= 1 or len(todo) <= 1:
+        for task in todo:
             rows[task] = index_one(task, options, idx_dir, write_reports)
+            done += 1
             if progress:
-                progress(i, len(tasks), rows[task])
+                progress(done, len(tasks), rows[task])
     else:
         # spawn, not fork: forking a process that already runs torch's thread pools can deadlock.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
-            futures = {pool.submit(index_one, task, options, idx_dir, write_reports): task for task in tasks}
-            for i, future in enumerate(as_completed(futures), 1):
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
+            futures = {pool.submit(index_one, task, options, idx_dir, write_reports): task for task in todo}
+            for i, future in enumerate(as_completed(futures), done + 1):
                 task = futures[future]
                 try:
                     rows[task] = future.result()
@@ -103,7 +145,8 @@ def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str
                 if progress:
                     progress(i, len(tasks), rows[task])
     return TaskIndex(meta=build_meta([], options.as_meta() if hasattr(options, "as_meta") else {}),
-                     root=str(root), rows=[rows[t] for t in tasks])
+                     root=str(root), rows=[rows[t] for t in tasks],
+                     reused_rows=sum(1 for row in rows.values() if row.reused))
 
 
 def print_progress(done: int, total: int, row: IndexRow) -> None:

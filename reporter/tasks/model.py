@@ -44,9 +44,12 @@ class IndexRow(ReportModel):
     status_detail: str = Field(default="", description="what the status is about, e.g. the first NaN tensor")
     unreadable: list[str] = Field(default_factory=list, description="checkpoints that could not be read")
     error: str | None = Field(default=None, description="Why this task has no report")
+    reused: bool = Field(default=False, description="True when the task's written report was reused: its inputs, "
+                         "the options and genesis-report are unchanged since it was made")
 
 
 class TaskIndex(ReportModel):
     meta: ReportMeta
     root: str
     rows: list[IndexRow]
+    reused_rows: int = Field(default=0, description="rows whose task report was reused (inputs unchanged)")

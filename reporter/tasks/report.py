@@ -12,6 +12,7 @@ from reporter.errors import InputError, ReportError
 from reporter.limits import LOG_BYTES
 from reporter.render import Rendered, render
 from reporter.report.base import Chart, Finding, Series, Severity
+from reporter.tasks.fingerprint import task_fingerprint
 from reporter.tasks.folder import TaskFolder, scan_task
 from reporter.tasks.log import LossHistory, parse_training_log, read_log_text
 from reporter.tasks.model import CheckpointEntry, TaskReport, TaskSection
@@ -23,6 +24,7 @@ def task_report(path: str | Path, options: Any) -> TaskReport:
     """Report on the task's best checkpoint; when it cannot be read (a trainer rewriting it while CI reads),
     on the newest readable checkpoint; when none can, on its config.yaml. Unreadable files are named."""
     folder = scan_task(path)
+    fingerprint = task_fingerprint(folder, options.as_meta()) if hasattr(options, "as_meta") else None
     config = _usable_config(folder)
     notes: list[str] = []
     if folder.config is not None and config is None:
@@ -66,6 +68,7 @@ def task_report(path: str | Path, options: Any) -> TaskReport:
         checkpoints=entries,
         reported_from=_rel(Path(reported_from), folder.root),
         unreadable=[_rel(Path(p), folder.root) for p in problems],
+        fingerprint=fingerprint,
         training_log=_rel(log_path, folder.root) if log_path else None,
         loss_epochs=history.epochs,
         train_loss=history.train_loss,
