@@ -200,14 +200,24 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
     plan = limits.plan_traces(model, lambda n: _example_inputs(built, n), batch_size)
     cached: list[str] = []
     with limits.quiet_torch():
+        memory, memory_findings, memory_job, memory_key = None, [], None, None
+        if options.memory and plan.memory is not None:
+            memory, memory_findings = _skipped("memory", plan.memory)
+        elif options.memory:  # first: its traced steps run in a child while this process does the rest
+            from reporter.memory.worker import MemoryJob
+
+            target = choose_report_target(options, config.top.get("device"))
+            memory_key = _memory_key(built, config, options, batch_size, target)
+            memory = _from_cache("memory", memory_key, MemorySection, options, cached)
+            if memory is not None:
+                memory_findings = list(memory.findings)
+            else:
+                memory_job = MemoryJob(lambda: _memory(built, config, options, batch_size, target))
         flow, flow_findings = _skipped("flow", plan.flow) if plan.flow is not None else _cached(
             "flow", _flow_key(built, batch_size), FlowSection, lambda: _flow(built, batch_size), options, cached)
-        memory, memory_findings = (None, [])
-        if options.memory:
-            target = choose_report_target(options, config.top.get("device"))
-            memory, memory_findings = _skipped("memory", plan.memory) if plan.memory is not None else _cached(
-                "memory", _memory_key(built, config, options, batch_size, target), MemorySection,
-                lambda: _memory(built, config, options, batch_size, target), options, cached)
+        if memory_job is not None:
+            memory, memory_findings = memory_job.result()
+            _to_cache(memory_key, memory, options)
     experiment = config.top.get("experiment_name") or "model"
     return Report(
         meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}, cached_sections=cached),
@@ -281,23 +291,36 @@ def _cached(name: str, key: str | None, model: type, compute: Any, options: Repo
     The key covers every input of the section and genesis-report's own code (reporter.analysis_cache);
     ``cached`` collects the names of the sections that came from the cache, for the report's provenance.
     """
+    section = _from_cache(name, key, model, options, cached)
+    if section is not None:
+        return section, list(getattr(section, "findings", []))
+    section, findings = compute()
+    _to_cache(key, section, options)
+    return section, findings
+
+
+def _from_cache(name: str, key: str | None, model: type, options: ReportOptions, cached: list[str]) -> Any:
+    """The section stored under ``key``, or None (off, missing, or an entry that does not validate)."""
     from reporter import analysis_cache
 
     if key is None or not options.cache:
-        return compute()
+        return None
     payload = analysis_cache.load(key)
-    if payload is not None:
-        try:
-            section = model.model_validate_json(payload)
-        except ValueError:  # written by a broken run: ignored and rewritten below
-            section = None
-        if section is not None:
-            cached.append(name)
-            return section, list(getattr(section, "findings", []))
-    section, findings = compute()
-    if section is not None:
+    if payload is None:
+        return None
+    try:
+        section = model.model_validate_json(payload)
+    except ValueError:  # written by another build or a broken run: ignored and rewritten
+        return None
+    cached.append(name)
+    return section
+
+
+def _to_cache(key: str | None, section: Any, options: ReportOptions) -> None:
+    from reporter import analysis_cache
+
+    if key is not None and section is not None and options.cache:
         analysis_cache.store(key, section.model_dump_json())
-    return section, findings
 
 
 def _spec_identity(built: BuiltModel) -> str | None:

@@ -136,3 +136,31 @@ def test_unnamed_gpu_gives_figures_without_fit_verdicts():
     context = {r.key: r for r in section.table}["cuda_context"]
     assert context.figure == "unknown" and context.fp32 is None
     assert "required" not in {r.key for r in section.table}
+
+
+def test_memory_worker_gives_the_same_section_as_the_inline_trace(monkeypatch):
+    """The traced steps run in a forked child while the report does the rest: the same section either way,
+    and a failure in the child is the same error."""
+    from reporter.memory.worker import MemoryJob, MemoryWorkerError
+
+    cfg = _default_cfg()
+    model_cfg = resolve_model_config({**cfg["model"], "seq_len": 64})
+
+    def compute():
+        section = build_memory_section(get_architecture("dit"), model_cfg, cfg["training"], 4, "H100-80GB",
+                                       flops=False)
+        return section, list(section.findings)
+
+    forked = MemoryJob(compute)
+    assert forked._pid is not None  # really in a child on this platform
+    monkeypatch.setenv("GENESIS_REPORT_NO_FORK", "1")
+    inline = MemoryJob(compute)
+    assert inline._pid is None
+    assert forked.result()[0].model_dump_json() == inline.result()[0].model_dump_json()
+    monkeypatch.delenv("GENESIS_REPORT_NO_FORK")
+
+    def broken():
+        raise RuntimeError("boom")
+
+    with pytest.raises(MemoryWorkerError, match="RuntimeError: boom"):
+        MemoryJob(broken).result()

@@ -60,5 +60,5 @@ def build_meta(inputs: list[InputFile], options: dict[str, Any], cached_sections
         reproducible=reproducible,
         inputs=inputs,
         options=options,
-        cached_sections=list(cached_sections or []),
+        cached_sections=sorted(cached_sections or []),
     )
