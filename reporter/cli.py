@@ -214,7 +214,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check_outputs(args: argparse.Namespace, outputs: list) -> None:
     """Before any work: output folders exist and are writable, and no output is (a link to) an input."""
-    from reporter.output import check_outputs, input_files
+    from reporter.output import check_outputs
+    from reporter.tasks.folder import input_files
 
     paths = [path for path, _ in outputs] + ([args.summary_md] if args.summary_md else [])
     may_create: list[Path] = []

@@ -1,6 +1,6 @@
 """CI gates: turn report facts into a pass/fail verdict with reasons (exit status 1 on failure).
 
-Gates only read the report (via `reporter.compare.facts.key_facts`), so they run after the report is
+Gates only read the report (via `reporter.report_facts.key_facts`), so they run after the report is
 written and never change it.
 """
 
@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reporter.compare.facts import key_facts
 from reporter.errors import InputError
 from reporter.render.environment import fmt_bytes, plural
 from reporter.render.escape import md_code, md_inline, md_text, visible
 from reporter.report.model import Report
+from reporter.report_facts import key_facts
 
 # --fail-on categories; any other token is matched against finding codes (exact, or a prefix ending in '.').
 FAIL_ON_CATEGORIES = {

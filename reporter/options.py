@@ -6,8 +6,11 @@ and `compare` reads archived JSON reports, before (or without) any model is buil
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from reporter.errors import InputError
 
 #: Batch size of the data flow and memory figures when neither --batch-size nor data.batch_size says.
 DEFAULT_BATCH_SIZE = 512
@@ -36,3 +39,14 @@ class ReportOptions:
                 **self.extra}
 
 
+
+
+def options_from_flags(**values: Any) -> ReportOptions:
+    """ReportOptions from command-line flags (None: not given); a flag for a field this build lacks is a
+    bad-input error (compare and index share the report's options)."""
+    names = {f.name for f in dataclasses.fields(ReportOptions)}
+    given = {k: v for k, v in values.items() if v is not None}
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise InputError(f"--{unknown[0].replace('_', '-')} is not available in this build")
+    return ReportOptions(**given)

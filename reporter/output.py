@@ -46,27 +46,6 @@ def side_folder(path: str | Path) -> Path:
     return _parent(target) / f"{target.stem}_files"
 
 
-def input_files(paths: Iterable[str | Path | None]) -> list[Path]:
-    """The files behind the inputs of a command: files as given, task folders as the files they hold."""
-    from reporter.tasks.folder import find_tasks, is_task_folder, scan_task
-
-    found: list[Path] = []
-    for path in paths:
-        if not path:
-            continue
-        folder = Path(path)
-        if not folder.is_dir():
-            found.append(folder)
-            continue
-        tasks = [folder] if is_task_folder(folder) else find_tasks(folder)
-        for task in tasks:
-            scanned = scan_task(task)
-            found += [c.path for c in scanned.checkpoints] + list(scanned.training_logs)
-            if scanned.config is not None:
-                found.append(scanned.config)
-    return found
-
-
 def check_outputs(outputs: Sequence[str | Path], inputs: Iterable[str | Path],
                   may_create: Iterable[str | Path] = ()) -> None:
     """Refuse (exit 2, before any work) outputs that cannot be written or would overwrite an input.

@@ -11,46 +11,25 @@ from pathlib import Path
 from typing import Any
 
 from reporter.analysis.meta import describe_input
-from reporter.compare.facts import WEIGHT_HEALTH_CODES, config_values, key_facts, report_status
 from reporter.compare.model import CompareColumn, CompareRow, CompareTable, Comparison
 from reporter.errors import InputError, no_such_file
+from reporter.options import ReportOptions
 from reporter.report.base import Chart, Series
 from reporter.report.model import Report, ReportMeta, ToolInfo
+from reporter.report_facts import WEIGHT_HEALTH_CODES, config_values, key_facts, report_status
+from reporter.report_file import load_report_json
 
 CONFIG_SUFFIXES = {".yaml", ".yml"}
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".safetensors"}
 
 
-def load_report_json(path: str | Path) -> Report:
-    """An earlier JSON report (plain, or the `report` inside a task-folder report.json)."""
-    import json
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"not a readable JSON report: {exc}", path) from None
-    if isinstance(data, dict) and "report" in data and "task" in data:  # task reports before schema 1.0
-        data = data["report"]
-    from reporter.report.model import SCHEMA_VERSION
-
-    written = data.get("meta", {}).get("schema_version") if isinstance(data, dict) else None
-    if isinstance(written, str) and written.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise InputError(f"a JSON report of schema {written}; this genesis-report reads schema {SCHEMA_VERSION} "
-                         "(make the report again from its config or checkpoint)", path)
-    try:
-        return Report.model_validate(data)
-    except Exception as exc:  # pydantic.ValidationError: say what is wrong in one line
-        first = str(exc).splitlines()[0:2]
-        raise InputError(f"not a genesis-report JSON report ({' '.join(first)})", path) from None
-
-
-def load_for_compare(path: str | Path, options: Any) -> tuple[Report, str]:
+def load_for_compare(path: str | Path, options: ReportOptions | None) -> tuple[Report, str]:
     """(report, kind) for any input genesis-report understands, judged by what the path is."""
     p = Path(path)
     if p.is_dir():
         from reporter.tasks.report import task_report
 
-        return task_report(p, options).report, "task"
+        return task_report(p, options or ReportOptions()).report, "task"
     if not p.exists():
         raise no_such_file(path)
     suffix = p.suffix.lower()
@@ -59,7 +38,7 @@ def load_for_compare(path: str | Path, options: Any) -> tuple[Report, str]:
     from reporter import pipeline  # imports torch: only for inputs that need analysing
 
     if options is None:
-        options = pipeline.ReportOptions()
+        options = ReportOptions()
     if suffix in CONFIG_SUFFIXES:
         return pipeline.config_report(str(p), options), "config"
     if suffix in CHECKPOINT_SUFFIXES:
@@ -68,7 +47,7 @@ def load_for_compare(path: str | Path, options: Any) -> tuple[Report, str]:
                      "a checkpoint, a task folder or a .json report", path)
 
 
-def compare_reports(paths: list[str], options: Any) -> Comparison:
+def compare_reports(paths: list[str], options: ReportOptions | None) -> Comparison:
     """Load every input and compare them. Two inputs at least."""
     if len(paths) < 2:
         raise InputError("compare needs at least two inputs")
@@ -98,7 +77,7 @@ def comparison_meta(inputs: list, options: dict[str, Any]) -> ReportMeta:
                       generated_at=generated_at, reproducible=reproducible, inputs=inputs, options=options)
 
 
-def _common_options(paths: list[str], options: Any) -> Any:
+def _common_options(paths: list[str], options: ReportOptions | None) -> ReportOptions | None:
     """Fix one batch size for every input that is analysed now (not archived JSON reports).
 
     --batch-size wins; otherwise the first config's own batch size (as a single report would use it),
@@ -106,7 +85,7 @@ def _common_options(paths: list[str], options: Any) -> Any:
     """
     import dataclasses
 
-    if options is None or getattr(options, "batch_size", None) or not dataclasses.is_dataclass(options):
+    if options is None or options.batch_size:
         return options
     from reporter.config.loader import load_config
     from reporter.pipeline import resolve_batch_size
@@ -120,8 +99,8 @@ def _common_options(paths: list[str], options: Any) -> Any:
     return options
 
 
-def _options_meta(options: Any) -> dict[str, Any]:
-    return options.as_meta() if hasattr(options, "as_meta") else {}
+def _options_meta(options: ReportOptions | None) -> dict[str, Any]:
+    return options.as_meta() if options is not None else {}
 
 
 def _labels(paths: list[str]) -> list[str]:

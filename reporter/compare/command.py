@@ -27,17 +27,18 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from reporter.output import check_outputs, input_files, write_all
+    from reporter.output import check_outputs, write_all
     from reporter.render import format_for_path
+    from reporter.tasks.folder import input_files
 
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
     check_outputs([path for path, _ in outputs], input_files(args.inputs))
     options = None  # archived JSON reports alone need no analysis (and no torch import)
     if (any(Path(p).suffix.lower() != ".json" for p in args.inputs) or args.batch_size or args.target
             or args.gpu_memory):
-        from reporter.compare.options import make_options
+        from reporter.options import options_from_flags
 
-        options = make_options(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory,
+        options = options_from_flags(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory,
                                memory=not args.no_memory)
     comparison = compare_reports(args.inputs, options)
     write_all([(path, render_comparison(comparison, fmt, stem=Path(path).stem, embed_images=args.embed_images))

@@ -14,7 +14,7 @@ from reporter.report.model import Report
 
 def headline_numbers(report: Report) -> dict[str, float]:
     """Numbers worth logging as params/metrics/summary values (exact counts, bytes)."""
-    from reporter.compare.facts import key_facts
+    from reporter.report_facts import key_facts
 
     facts = key_facts(report)
     numbers: dict[str, Any] = {

@@ -34,15 +34,16 @@ def add_index_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from reporter.compare.options import make_options
-    from reporter.output import check_outputs, input_files, write_all
+    from reporter.options import options_from_flags
+    from reporter.output import check_outputs, write_all
     from reporter.render import format_for_path
+    from reporter.tasks.folder import input_files
 
     paths = args.output or [str(Path(args.root) / "index.html")]
     outputs = [(path, format_for_path(path)) for path in paths]
     check_outputs(paths, input_files([args.root]) if Path(args.root).is_dir() else [])
     index_dir = Path(paths[0]).parent
-    options = make_options(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory,
+    options = options_from_flags(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory,
                            memory=not args.no_memory)
     index = build_index(args.root, options, jobs=args.jobs, index_dir=index_dir,
                         progress=None if args.no_progress else print_progress,

@@ -7,6 +7,7 @@ A run started from `tasks/<name>/` writes `config.yaml` (copied by create_task.p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,4 +107,23 @@ def find_tasks(root: str | Path) -> list[Path]:
     found = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".") and is_task_folder(p))
     if not found and is_task_folder(base):
         return [base]
+    return found
+
+
+def input_files(paths: Iterable[str | Path | None]) -> list[Path]:
+    """The files behind the inputs of a command: files as given, task folders as the files they hold."""
+    found: list[Path] = []
+    for path in paths:
+        if not path:
+            continue
+        folder = Path(path)
+        if not folder.is_dir():
+            found.append(folder)
+            continue
+        tasks = [folder] if is_task_folder(folder) else find_tasks(folder)
+        for task in tasks:
+            scanned = scan_task(task)
+            found += [c.path for c in scanned.checkpoints] + list(scanned.training_logs)
+            if scanned.config is not None:
+                found.append(scanned.config)
     return found

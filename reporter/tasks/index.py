@@ -14,16 +14,17 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from reporter.compare.facts import key_facts, report_status
 from reporter.errors import InputError, ReportError
+from reporter.options import ReportOptions
 from reporter.render.escape import visible
+from reporter.report_facts import key_facts, report_status
 from reporter.tasks.folder import find_tasks
 from reporter.tasks.model import IndexRow, TaskIndex
 
 Progress = Callable[[int, int, IndexRow], None]
 
 
-def index_one(task_dir: str, options: Any, index_dir: str | None, write_reports: bool = True) -> IndexRow:
+def index_one(task_dir: str, options: ReportOptions, index_dir: str | None, write_reports: bool = True) -> IndexRow:
     """Report on one task (writing its reports/ when asked) and summarise it as an index row."""
     from reporter.output import write_all
     from reporter.tasks.report import default_outputs, render_task, task_report
@@ -46,10 +47,10 @@ def index_one(task_dir: str, options: Any, index_dir: str | None, write_reports:
                         status="failed", status_detail=f"{type(exc).__name__}: {exc}")
 
 
-def reused_row(task_dir: str, options: Any, index_dir: str | None) -> IndexRow | None:
+def reused_row(task_dir: str, options: ReportOptions, index_dir: str | None) -> IndexRow | None:
     """The row of a task whose written report is still valid (same fingerprint), read from its JSON; None
     when the task must be reported again. Reads config.yaml and stats files only: no torch import."""
-    from reporter.compare.build import load_report_json
+    from reporter.report_file import load_report_json
     from reporter.tasks.fingerprint import task_fingerprint
     from reporter.tasks.folder import scan_task
     from reporter.tasks.report import default_outputs
@@ -62,8 +63,7 @@ def reused_row(task_dir: str, options: Any, index_dir: str | None) -> IndexRow |
         report = load_report_json(next(p for p in outputs if p.suffix == ".json"))
     except (ReportError, OSError):
         return None
-    meta = options.as_meta() if hasattr(options, "as_meta") else {}
-    if report.task is None or report.task.fingerprint != task_fingerprint(folder, meta):
+    if report.task is None or report.task.fingerprint != task_fingerprint(folder, options.as_meta()):
         return None
     return _row(task_dir, report, report.task, outputs[0], index_dir, reused=True)
 
@@ -102,7 +102,7 @@ def _epochs(facts: dict[str, Any], task: Any) -> int | None:
     return max(numbered) + 1 if numbered else None
 
 
-def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str | Path | None = None,
+def build_index(root: str | Path, options: ReportOptions, *, jobs: int = 1, index_dir: str | Path | None = None,
                 progress: Progress | None = None, write_reports: bool = True, reuse: bool = True) -> TaskIndex:
     """One row per task; a task whose written report is still valid (reporter.tasks.fingerprint) is reused
     unless ``reuse`` is off, the others are reported (in ``jobs`` worker processes) and written."""
@@ -144,7 +144,7 @@ def build_index(root: str | Path, options: Any, *, jobs: int = 1, index_dir: str
                                           status_detail=f"worker failed: {type(exc).__name__}")
                 if progress:
                     progress(i, len(tasks), rows[task])
-    return TaskIndex(meta=build_meta([], options.as_meta() if hasattr(options, "as_meta") else {}),
+    return TaskIndex(meta=build_meta([], options.as_meta()),
                      root=str(root), rows=[rows[t] for t in tasks],
                      reused_rows=sum(1 for row in rows.values() if row.reused))
 

@@ -7,11 +7,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from reporter.compare.facts import checkpoint_facts, checkpoint_report_or_none
 from reporter.errors import InputError, ReportError
 from reporter.limits import LOG_BYTES
+from reporter.options import ReportOptions
 from reporter.render import Rendered, render
 from reporter.report.base import Chart, Finding, Series, Severity
+from reporter.report_facts import checkpoint_facts
 from reporter.tasks.fingerprint import task_fingerprint
 from reporter.tasks.folder import TaskFolder, scan_task
 from reporter.tasks.log import LossHistory, parse_training_log, read_log_text
@@ -20,21 +21,23 @@ from reporter.tasks.model import CheckpointEntry, TaskReport, TaskSection
 DEFAULT_FORMATS = ("html", "md", "json")
 
 
-def task_report(path: str | Path, options: Any) -> TaskReport:
+def task_report(path: str | Path, options: ReportOptions) -> TaskReport:
     """Report on the task's best checkpoint; when it cannot be read (a trainer rewriting it while CI reads),
     on the newest readable checkpoint; when none can, on its config.yaml. Unreadable files are named."""
     folder = scan_task(path)
-    fingerprint = task_fingerprint(folder, options.as_meta()) if hasattr(options, "as_meta") else None
+    fingerprint = task_fingerprint(folder, options.as_meta())
     config = _usable_config(folder)
     notes: list[str] = []
     if folder.config is not None and config is None:
         notes.append(f"{_rel(folder.config, folder.root)} cannot be read; the checkpoint's embedded config is used")
+    from reporter.pipeline import checkpoint_report, config_report, ranked
+
     problems: dict[str, str] = {}
     report = None
     reported_from = None
     for candidate in folder.report_candidates():
         try:
-            report = checkpoint_report_or_none(str(candidate.path), options, config_path=config)
+            report = checkpoint_report(str(candidate.path), options, config_path=config)
         except ReportError as exc:
             if exc.exit_status != 2:
                 raise
@@ -47,8 +50,6 @@ def task_report(path: str | Path, options: Any) -> TaskReport:
             why = "; ".join(f"{Path(p).name}: {problem}" for p, problem in problems.items())
             raise InputError("no readable checkpoint and no usable config.yaml" + (f" ({why})" if why else ""),
                              folder.root)
-        from reporter.pipeline import config_report
-
         report = config_report(config, options)
         reported_from = config
     for broken, problem in problems.items():
@@ -57,8 +58,6 @@ def task_report(path: str | Path, options: Any) -> TaskReport:
             message=f"{_rel(Path(broken), folder.root)} cannot be read ({problem}); this report describes "
                     f"{_rel(Path(reported_from), folder.root)} instead"))
     entries = _checkpoint_entries(folder, report, reported_from, problems, notes)
-    from reporter.pipeline import ranked
-
     report.findings = ranked(report.findings)  # the listed checkpoints' security findings join the ranking
     history, log_path = _history(folder, notes)
     section = TaskSection(

@@ -1,6 +1,7 @@
-"""The few facts that comparisons, task indexes and CI gates read from a report.
+"""The few facts that comparisons, task indexes, CI gates and experiment-log helpers read from a report.
 
-One place reads them so that every consumer agrees on, e.g., which peak is "the" peak: the traced
+Import-light (the report model only): `index` reads archived task reports and `compare` archived JSON
+reports without torch. One place reads them so that every consumer agrees on, e.g., which peak is "the" peak: the traced
 training step in the precision the config trains with (`training.use_amp`), at the report's batch size
 and target.
 """
@@ -105,9 +106,3 @@ def _is_non_finite_finding(code: str) -> bool:
     lowered = code.lower()
     return "nan" in lowered.split(".")[-1].split("-") or "non-finite" in lowered or "nonfinite" in lowered
 
-
-def checkpoint_report_or_none(path: str, options: Any, config_path: str | None = None) -> Report | None:
-    """The checkpoint's report (kept as a function so task listings have one place to change)."""
-    from reporter.pipeline import checkpoint_report
-
-    return checkpoint_report(str(path), options, config_path=config_path)
