@@ -76,22 +76,21 @@ def report_from_module(module: Any, *, title: str | None = None, architecture: s
 
 def render_report(report: Report, fmt: str = "html", *, embed_images: bool = True, verbose: bool = False) -> str:
     """One self-contained document: 'html', 'md' (charts inlined), 'json' or 'terminal'."""
-    from reporter.render import FORMATS, render
+    from reporter.render import FORMATS, render_document
 
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return render(report, fmt, embed_images=embed_images, verbose=verbose).text
+    return render_document("report", report, fmt, embed_images=embed_images, verbose=verbose).text
 
 
 def write_report(report: Report, path: str | Path, fmt: str | None = None, *, embed_images: bool = False,
                  verbose: bool = False) -> Path:
     """Write atomically (format from the suffix unless given); Markdown charts go to `<stem>_files/`."""
-    from reporter.output import check_outputs, write_rendered
-    from reporter.render import format_for_path, render
+    from reporter.output import check_outputs, write_documents
+    from reporter.render import format_for_path
 
     target = Path(path)
     check_outputs([target], [item.path for item in report.meta.inputs])
-    rendered = render(report, format_for_path(target, fmt), stem=target.stem, embed_images=embed_images,
-                      verbose=verbose)
-    write_rendered(target, rendered)
+    write_documents("report", report, [(target, format_for_path(target, fmt))], embed_images=embed_images,
+                    verbose=verbose)
     return target

@@ -8,14 +8,18 @@ file); 3 the checkpoint holds a security finding (report still written); 70 inte
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reporter import __version__
 from reporter.errors import InputError, ReportError, no_such_file
 from reporter.output_options import add_output_arguments
+
+if TYPE_CHECKING:
+    from reporter.options import ReportOptions
+    from reporter.report.model import Report
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_SECURITY, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
@@ -129,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """One command: compare, index, --schema, or a report (on a config, checkpoint, class or task folder)."""
     from reporter.target_options import validate_target_args
 
     validate_target_args(args)  # before any work: a bad target is one line and exit 2 in every command
@@ -140,11 +145,6 @@ def _run(args: argparse.Namespace) -> int:
         from reporter.tasks.command import run_index
 
         return run_index(args)
-    from reporter import gates
-    from reporter.options import ReportOptions
-    from reporter.pipeline import checkpoint_report, config_report, model_class_report
-    from reporter.render import format_for_path, render
-
     if args.schema:
         import json
 
@@ -152,11 +152,29 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(report_json_schema(), indent=2))
         return EXIT_OK
-    if args.no_digest_cache or args.no_cache:
-        os.environ["GENESIS_REPORT_NO_CACHE"] = "1"
-    if args.verify_digest:
-        os.environ["GENESIS_REPORT_VERIFY_DIGEST"] = "1"
+    return _run_report(args)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    """Choose the input, check the outputs, make the report, write it, and work out the exit status."""
+    from reporter import gates
+    from reporter.output import publish, stdout_format
+    from reporter.render import format_for_path
+
     gate_spec = gates.from_args(args)
+    _choose_input(args)
+    options = _report_options(args)
+    outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    _check_outputs(args, outputs)
+    report, document, outputs = _make_report(args, options, outputs)
+    publish("report", document, outputs, stdout=stdout_format(args.format, outputs, args.quiet),
+            embed_images=args.embed_images, verbose=args.verbose)
+    failed = gates.conclude(report, gate_spec, args.summary_md, [path for path, _ in outputs])
+    return _exit_status(report, failed)
+
+
+def _choose_input(args: argparse.Namespace) -> None:
+    """What to report on: a file given as TASK_DIR is a config (.yaml/.yml) or a checkpoint; one input kind."""
     if args.task and not args.config and not args.checkpoint and Path(args.task).is_file():
         args.config = args.task if Path(args.task).suffix.lower() in (".yaml", ".yml") else None
         args.checkpoint = None if args.config else args.task
@@ -166,53 +184,59 @@ def _run(args: argparse.Namespace) -> int:
                          "or a task folder")
     if args.task and (args.config or args.checkpoint):
         raise InputError("give either a task folder or --config/--checkpoint, not both")
-    options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class,
-                            target=args.target, gpu_memory=args.gpu_memory, sample_batch=args.sample_batch,
-                            amp_dtype=args.amp_dtype, memory=not args.no_memory,
-                            genesis_version=args.genesis_version, cache=not args.no_cache)
-    outputs = [(path, format_for_path(path, args.format)) for path in args.output]
-    _check_outputs(args, outputs)
+
+
+def _report_options(args: argparse.Namespace) -> ReportOptions:
+    from reporter.options import ReportOptions
+
+    return ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class,
+                         target=args.target, gpu_memory=args.gpu_memory, sample_batch=args.sample_batch,
+                         amp_dtype=args.amp_dtype, memory=not args.no_memory,
+                         genesis_version=args.genesis_version, cache=not args.no_cache,
+                         digest_cache=not (args.no_digest_cache or args.no_cache),
+                         verify_digest=args.verify_digest)
+
+
+Outputs = list[tuple[str, str]]
+
+
+def _make_report(args: argparse.Namespace, options: ReportOptions,
+                 outputs: Outputs) -> tuple[Report, Report, Outputs]:
+    """(the report, the document to write, the outputs): a task folder's document carries its task section
+    and is written to its reports/ folder unless -o says otherwise."""
+    from reporter.pipeline import checkpoint_report, config_report, model_class_report
+
     if args.task:
-        from reporter.tasks.report import default_outputs, render_task, task_report
+        from reporter.tasks.report import default_outputs, task_report
 
         if not Path(args.task).exists():
             raise no_such_file(args.task, "file or folder")
         task = task_report(args.task, options)
         if not outputs:
-            outputs = [(str(p), format_for_path(p)) for p in default_outputs(task)]
+            outputs = [(str(p), p.suffix.lstrip(".")) for p in default_outputs(task)]
             Path(outputs[0][0]).parent.mkdir(exist_ok=True)
-        report = task.report
-
-        def render(_report, fmt, **kwargs):  # the task form renders the task section too
-            return render_task(task, fmt, **kwargs)
-    elif args.checkpoint:
+        return task.report, task.combined(), outputs
+    if args.checkpoint:
         report = checkpoint_report(args.checkpoint, options, config_path=args.config, progress=_progress_printer())
     elif args.config:
         report = config_report(args.config, options)
     else:
         report = model_class_report(options)
+    return report, report, outputs
 
-    from reporter.output import write_all
 
-    # Render everything before writing anything: a failure leaves no partial set of files.
-    write_all([(path, render(report, fmt, stem=Path(path).stem, embed_images=args.embed_images,
-                             verbose=args.verbose)) for path, fmt in outputs])
-    if not args.quiet:
-        fmt = args.format if (args.format and not outputs) else "terminal"
-        sys.stdout.write(render(report, fmt, verbose=args.verbose).text)
-    from reporter.render.escape import visible
+def _exit_status(report: Report, gate_failed: int) -> int:
+    """3 when the input asks to run code when loaded (the report is written), else 1 when a gate failed."""
+    from reporter.report_facts import exit_status
 
-    for path, _ in outputs:
-        print(f"wrote {visible(path)} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
-    status = gates.conclude(report, gate_spec, args.summary_md, [path for path, _ in outputs])
-    if any(f.severity == "security" for f in report.findings):
+    if exit_status(report.findings) == EXIT_SECURITY:
         print("genesis-report: security: the checkpoint asks to run code when loaded (nothing was run); "
               "see the report's security findings", file=sys.stderr)
         return EXIT_SECURITY
-    return EXIT_GATE if status else EXIT_OK
+    return EXIT_GATE if gate_failed else EXIT_OK
 
 
-def _check_outputs(args: argparse.Namespace, outputs: list) -> None:
+def _check_outputs(args: argparse.Namespace, outputs: Outputs) -> None:
     """Before any work: output folders exist and are writable, and no output is (a link to) an input."""
     from reporter.output import check_outputs
     from reporter.tasks.folder import input_files
@@ -227,7 +251,7 @@ def _check_outputs(args: argparse.Namespace, outputs: list) -> None:
     check_outputs(paths, input_files([args.config, args.checkpoint, args.task]), may_create)
 
 
-def _progress_printer():
+def _progress_printer() -> Callable[[str, float], None] | None:
     """Progress on stderr for long work (weight statistics of large files), only on a terminal."""
     if not sys.stderr.isatty():
         return None

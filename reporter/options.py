@@ -30,6 +30,8 @@ class ReportOptions:
     memory: bool = True
     genesis_version: str | None = None  # --genesis-version: which GENESIS code a config is for
     cache: bool = True  # reuse data-flow and memory sections from the analysis cache (--no-cache)
+    digest_cache: bool = True  # reuse a large checkpoint's sha256 (--no-digest-cache, --no-cache)
+    verify_digest: bool = False  # always hash the checkpoint, refreshing the cache (--verify-digest)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_meta(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ from reporter.errors import InputError, no_such_file
 
 if TYPE_CHECKING:
     from reporter.render import Rendered
+    from reporter.render.render import Kind
+    from reporter.report.base import ReportModel
 
 
 def _umask() -> int:
@@ -161,14 +164,32 @@ def write_all(documents: Sequence[tuple[str | Path, Rendered]]) -> None:
         raise
 
 
-def check_output_folder(path: str | Path) -> Path:
-    """The folder a report will be written to; a missing one is bad input, found before any analysis."""
-    parent = _parent(Path(path))
-    if not parent.is_dir():
-        raise no_such_file(parent, "folder")
-    return parent
+def write_documents(kind: Kind, model: ReportModel, outputs: Sequence[tuple[str | Path, str]], *,
+                    embed_images: bool = False, verbose: bool = False) -> None:
+    """Render every (path, format) output, then write them all or none: a failure in any rendering
+    leaves no partial set of files. A Markdown output's charts go to `<stem>_files/`."""
+    from reporter.render import render_document
+
+    write_all([(path, render_document(kind, model, fmt, stem=Path(path).stem, embed_images=embed_images,
+                                      verbose=verbose)) for path, fmt in outputs])
 
 
-def write_rendered(path: str | Path, rendered: Rendered) -> None:
-    """Write one document and its side files (e.g. `<stem>_files/*.svg`); old ones are replaced on success."""
-    write_all([(path, rendered)])
+def publish(kind: Kind, model: ReportModel, outputs: Sequence[tuple[str | Path, str]], *, stdout: str | None,
+            embed_images: bool = False, verbose: bool = False) -> None:
+    """What every command does with its document: write the outputs (all or none), print it to stdout
+    in the ``stdout`` format (None: quiet), and say on stderr what was written."""
+    from reporter.render import render_document
+    from reporter.render.escape import visible
+
+    write_documents(kind, model, outputs, embed_images=embed_images, verbose=verbose)
+    if stdout is not None:
+        sys.stdout.write(render_document(kind, model, stdout, verbose=verbose).text)
+    for path, _ in outputs:
+        print(f"wrote {visible(str(path))} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+
+
+def stdout_format(explicit: str | None, outputs: Sequence[object], quiet: bool) -> str | None:
+    """The format printed to stdout: --format when no -o takes it, else the terminal text; None with -q."""
+    if quiet:
+        return None
+    return explicit if (explicit and not outputs) else "terminal"

@@ -92,7 +92,8 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
     from reporter.config.loader import load_config_mapping
 
     given = load_config(config_path) if config_path else None
-    ckpt = read_checkpoint(checkpoint_path, progress=progress)
+    ckpt = read_checkpoint(checkpoint_path, progress=progress, digest_cache_on=options.digest_cache,
+                           verify_digest=options.verify_digest)
     section = analyze_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None,
                                  genesis_version=options.genesis_version,
                                  given_name=Path(config_path).name if config_path else None)

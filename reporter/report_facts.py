@@ -9,9 +9,14 @@ and target.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
+from reporter.report.base import Finding
 from reporter.report.model import Report
+
+#: Exit status of a report whose input asks to run code when loaded (the report is still written).
+SECURITY_EXIT_STATUS = 3
 
 
 def training_peak_bytes(report: Report) -> int | None:
@@ -106,3 +111,7 @@ def _is_non_finite_finding(code: str) -> bool:
     lowered = code.lower()
     return "nan" in lowered.split(".")[-1].split("-") or "non-finite" in lowered or "nonfinite" in lowered
 
+
+def exit_status(findings: Iterable[Finding]) -> int:
+    """3 when a finding is a security finding (the input asks to run code when loaded), else 0."""
+    return SECURITY_EXIT_STATUS if any(f.severity == "security" for f in findings) else 0

@@ -25,7 +25,7 @@ class Result:
 def run_main(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
     """`genesis-report ARGS` in this process, run in `cwd` (default: the repository root) with `env` added
     to the environment; the working directory and the whole environment are restored afterwards (the CLI
-    itself may set variables, e.g. --no-digest-cache)."""
+    itself sets none: tests/test_digest_cache.py checks that)."""
     out, err = io.StringIO(), io.StringIO()
     before, saved_env = os.getcwd(), dict(os.environ)
     os.chdir(cwd or REPO)

@@ -108,7 +108,6 @@ def test_verification_and_disabling(tmp_path, cache, monkeypatch):
 
 def test_reports_say_when_the_digest_came_from_the_cache(tmp_path, cache, monkeypatch):
     monkeypatch.setattr(digest_cache, "RACY_NS", 0)  # the file was written a moment ago
-    monkeypatch.setenv("GENESIS_REPORT_VERIFY_DIGEST", "")  # --verify-digest sets it in this process
     path = tmp_path / "w.pt"
     torch.save({"w": torch.ones(3)}, path)
     first = read_checkpoint(path)
@@ -123,3 +122,24 @@ def test_reports_say_when_the_digest_came_from_the_cache(tmp_path, cache, monkey
     result = run_main("--checkpoint", path, "--no-memory", "-q", "-o", out, "--verify-digest")
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text())["meta"]["inputs"][0]["sha256_from_cache"] is False
+
+
+def test_the_cache_flags_are_arguments_not_environment(tmp_path, cache, monkeypatch):
+    """--no-digest-cache, --no-cache and --verify-digest reach the digest cache as arguments: the process
+    environment is the same after the command (an API user's next report is not affected)."""
+    from reporter.cli import main
+
+    monkeypatch.setattr(digest_cache, "RACY_NS", 0)
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.ones(3)}, path)
+    out = tmp_path / "r.json"
+    before = dict(os.environ)
+    for flag in ("--no-digest-cache", "--no-cache"):
+        assert main(["--checkpoint", str(path), "--no-memory", "-q", "-o", str(out), flag]) == 0
+        assert dict(os.environ) == before and not cache.exists(), flag  # neither read nor written
+    assert main(["--checkpoint", str(path), "--no-memory", "-q", "-o", str(out), "--verify-digest"]) == 0
+    assert dict(os.environ) == before and cache.exists()  # verified: hashed, and the cache refreshed
+    assert read_checkpoint(path).sha256_from_cache  # the next report (no flag) reuses it
+    assert not read_checkpoint(path, verify_digest=True).sha256_from_cache
+    assert not read_checkpoint(path, digest_cache_on=False).sha256_from_cache
+

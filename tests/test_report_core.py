@@ -113,12 +113,12 @@ def test_batch_size_defaults_to_config_then_512(tmp_path):
 
 
 def test_html_and_markdown_of_one_report_draw_each_chart_once(default_report):
-    from reporter.render import render
+    from reporter.render import render_document
     from reporter.render.charts import _drawn
 
     _drawn.cache_clear()
-    html = render(default_report, "html").text
-    markdown = render(default_report, "md", stem="r")
+    html = render_document("report", default_report, "html").text
+    markdown = render_document("report", default_report, "md", stem="r")
     charts = [name.removeprefix("r_files/").removesuffix(".svg") for name in markdown.files]
     assert {"params-by-type", "params-by-top-level"} <= set(charts)
     info = _drawn.cache_info()

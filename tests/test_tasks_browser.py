@@ -8,7 +8,7 @@ import pytest
 from browser import _Pipe, find_chromium
 
 from reporter.analysis.meta import build_meta
-from reporter.tasks.index_render import render_index
+from reporter.render import render_document
 from reporter.tasks.model import IndexRow, TaskIndex
 
 CHROMIUM = find_chromium()
@@ -27,7 +27,7 @@ def _index() -> TaskIndex:
 
 def test_index_sorts_by_clicked_column(tmp_path):
     page = tmp_path / "index.html"
-    page.write_text(render_index(_index(), "html").text)
+    page.write_text(render_document("index", _index(), "html").text)
     # Chromium's helper processes may still write to the profile after the browser is killed, so the
     # profile lives in tmp_path (cleaned up leniently by pytest) rather than a TemporaryDirectory.
     pipe = _Pipe(CHROMIUM, str(tmp_path / "profile"))

@@ -99,11 +99,10 @@ def _inputs(root: Path, text: str, name: str, module_name: str) -> dict[str, Pat
 def _documents(root: Path, text: str, name: str, module_name: str) -> dict[str, dict[str, str]]:
     """Every report kind in Markdown, HTML and terminal text, from inputs carrying ``text``."""
     from reporter.compare.build import compare_reports
-    from reporter.compare.render import render_comparison
     from reporter.pipeline import ReportOptions
+    from reporter.render import render_document
     from reporter.tasks.index import build_index
-    from reporter.tasks.index_render import render_index
-    from reporter.tasks.report import render_task, task_report
+    from reporter.tasks.report import task_report
 
     paths = _inputs(root, text, name, module_name)
     docs: dict[str, dict[str, str]] = {}
@@ -118,13 +117,14 @@ def _documents(root: Path, text: str, name: str, module_name: str) -> dict[str, 
             docs[kind] = {fmt: Path(f"{out}.{fmt}").read_text(encoding="utf-8") for fmt in ("md", "html", "txt")}
         options = ReportOptions(memory=False)
         task = task_report(paths["task"], options)
-        docs["task"] = {fmt: render_task(task, {"txt": "terminal"}.get(fmt, fmt), embed_images=True).text
+        docs["task"] = {fmt: render_document("report", task.combined(), {"txt": "terminal"}.get(fmt, fmt),
+                                              embed_images=True).text
                         for fmt in ("md", "html", "txt")}
         index = build_index(paths["tasks"], options, index_dir=paths["tasks"])
-        docs["index"] = {fmt: render_index(index, {"txt": "terminal"}.get(fmt, fmt)).text
+        docs["index"] = {fmt: render_document("index", index, {"txt": "terminal"}.get(fmt, fmt)).text
                          for fmt in ("md", "html", "txt")}
         comparison = compare_reports([str(root / "config.json"), str(root / "checkpoint.json")], None)
-        docs["compare"] = {fmt: render_comparison(comparison, {"txt": "terminal"}.get(fmt, fmt),
+        docs["compare"] = {fmt: render_document("compare", comparison, {"txt": "terminal"}.get(fmt, fmt),
                                                   embed_images=True).text for fmt in ("md", "html", "txt")}
         docs["_json"] = {k: (root / f"{k}.json").read_text() for k in ("checkpoint", "module")}
     finally:

@@ -15,7 +15,8 @@ file sets its ctime to "now", which no user call can restore. Three more rules k
 * Verification: ``--verify-digest`` (the default when ``CI=true``) always hashes; reports say when
   their sha256 came from the cache.
 
-Set GENESIS_REPORT_NO_CACHE=1 (or pass --no-digest-cache) to neither read nor write the cache. Failures
+Set GENESIS_REPORT_NO_CACHE=1 (or pass --no-digest-cache, which reaches `read_checkpoint` as an
+argument) to neither read nor write the cache. Failures
 to read or write the cache never fail a report.
 """
 
@@ -47,7 +48,8 @@ def cache_file() -> Path | None:
 
 
 def verify_always() -> bool:
-    """Whether every digest must be computed (``--verify-digest``, or CI=true in the environment)."""
+    """Whether the user's environment asks for every digest to be computed (GENESIS_REPORT_VERIFY_DIGEST,
+    or CI=true)."""
     if os.environ.get("GENESIS_REPORT_VERIFY_DIGEST"):
         return True
     return os.environ.get("CI", "").lower() == "true"
@@ -83,10 +85,11 @@ def _load(cache: Path) -> dict[str, dict]:
         return {}
 
 
-def lookup(path: str) -> str | None:
-    """The cached digest of `path` if the file is unchanged since it was hashed (None: hash it)."""
+def lookup(path: str, *, verify: bool = False) -> str | None:
+    """The cached digest of `path` if the file is unchanged since it was hashed (None: hash it).
+    ``verify`` (--verify-digest) always hashes, as does CI=true."""
     cache = cache_file()
-    if cache is None or verify_always():
+    if cache is None or verify or verify_always():
         return None
     current = identity(path)
     if current is None or current["size"] < MIN_SIZE:

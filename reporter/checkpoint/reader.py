@@ -123,13 +123,15 @@ class CheckpointFile:
     _hash: _Sha256 | None = field(default=None, repr=False)
     _sha256: str | None = field(default=None, repr=False)
     sha256_from_cache: bool = False  # the digest was read from the digest cache, not computed now
+    _cache_digest: bool = field(default=True, repr=False)  # store the computed digest in the digest cache
 
     @property
     def sha256(self) -> str | None:
         """Hex digest of the whole file (waits for the background hash); None if not requested."""
         if self._sha256 is None and self._hash is not None:
             self._sha256 = self._hash.result()
-            digest_cache.store(self.path, self._sha256, self._hash.before, self._hash.started_ns)
+            if self._cache_digest:
+                digest_cache.store(self.path, self._sha256, self._hash.before, self._hash.started_ns)
         return self._sha256
 
     @property
@@ -142,19 +144,21 @@ class CheckpointFile:
 
 
 def read_checkpoint(path: str | os.PathLike[str], *, progress: Progress | None = None,
-                    sha256: bool = True) -> CheckpointFile:
+                    sha256: bool = True, digest_cache_on: bool = True, verify_digest: bool = False) -> CheckpointFile:
     """Read a checkpoint of any supported format; raise :class:`InputError` for unusable input.
 
     ``progress(stage, fraction)`` is called for the pickle read and, from the hashing thread, for the
     sha256 (so it must be thread-safe). Nothing from the file is executed; see ``unpickler``.
     ``sha256=False`` skips the hash, which bounds the wall time (≈1.3 GB/s on one core).
+    ``digest_cache_on=False`` (--no-digest-cache) neither reads nor writes the digest cache;
+    ``verify_digest`` (--verify-digest) always hashes and refreshes the cache (see digest_cache).
     """
     path = os.fspath(path)
     size = _check_file(path)
     with open(path, "rb") as stream:
         head = stream.read(64)
     kind = detect_format(head)
-    known = digest_cache.lookup(path) if sha256 else None
+    known = digest_cache.lookup(path, verify=verify_digest) if sha256 and digest_cache_on else None
     hasher = _Sha256(path, size, progress) if sha256 and known is None else None
     if progress is not None:
         progress("reading pickle", 0.0)
@@ -164,6 +168,7 @@ def read_checkpoint(path: str | os.PathLike[str], *, progress: Progress | None =
         if hasher is not None:
             hasher.cancel()
         raise
+    checkpoint._cache_digest = digest_cache_on
     if known is not None:
         checkpoint._sha256, checkpoint.sha256_from_cache = known, True
     if progress is not None:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 from reporter.compare.build import compare_reports
-from reporter.compare.render import render_comparison
 from reporter.output_options import add_output_arguments
-from reporter.render.escape import visible
 
 
 def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
@@ -27,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from reporter.output import check_outputs, write_all
+    from reporter.output import check_outputs, publish, stdout_format
     from reporter.render import format_for_path
     from reporter.tasks.folder import input_files
 
@@ -41,11 +37,6 @@ def run_compare(args: argparse.Namespace) -> int:
         options = options_from_flags(batch_size=args.batch_size, target=args.target, gpu_memory=args.gpu_memory,
                                memory=not args.no_memory)
     comparison = compare_reports(args.inputs, options)
-    write_all([(path, render_comparison(comparison, fmt, stem=Path(path).stem, embed_images=args.embed_images))
-               for path, fmt in outputs])
-    if not args.quiet:
-        fmt = args.format if (args.format and not outputs) else "terminal"
-        sys.stdout.write(render_comparison(comparison, fmt).text)
-    for path, _ in outputs:
-        print(f"wrote {visible(path)} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+    publish("compare", comparison, outputs, stdout=stdout_format(args.format, outputs, args.quiet),
+            embed_images=args.embed_images)
     return 0

@@ -29,9 +29,9 @@ def headline_numbers(report: Report) -> dict[str, float]:
 
 def markdown_text(report: Report) -> str:
     """The Markdown report without chart images: text panels (TensorBoard, MLflow notes) show no SVG."""
-    from reporter.render import render
+    from reporter.render import render_document
 
-    text = render(report, "md", embed_images=False).text
+    text = render_document("report", report, "md", embed_images=False).text
     return re.sub(r"(?m)^!\[[^\]]*\]\([^)]*\)\n?", "", text)
 
 

@@ -25,13 +25,13 @@ def log_report(report: Report, *, artifact_dir: str = "genesis-report", formats:
         import mlflow
     except ImportError:
         raise missing("mlflow", "mlflow") from None
-    from reporter.render import render
+    from reporter.render import render_document
 
     if mlflow.active_run() is None:
         raise RuntimeError("no active MLflow run: call mlflow.start_run() first")
     written = []
     for fmt in formats:
-        rendered = render(report, fmt, stem="report", embed_images=True)
+        rendered = render_document("report", report, fmt, stem="report", embed_images=True)
         path = f"{artifact_dir}/report.{fmt}"
         mlflow.log_text(rendered.text, path)
         written.append(path)

@@ -22,12 +22,12 @@ def log_report(report: Report, *, run: Any = None, key: str = "genesis_report", 
         import wandb
     except ImportError:
         raise missing("wandb", "wandb") from None
-    from reporter.render import render
+    from reporter.render import render_document
 
     run = run or wandb.run
     if run is None:
         raise RuntimeError("no W&B run: call wandb.init() first or pass run=")
-    html = render(report, "html").text
+    html = render_document("report", report, "html").text
     run.log({key: wandb.Html(html, inject=False)})
     if summary:
         run.summary.update({f"{key}/{k}": v for k, v in headline_numbers(report).items()})

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from reporter.render.escape import visible
 from reporter.tasks.index import build_index, print_progress
-from reporter.tasks.index_render import render_index
 
 
 def add_index_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
@@ -35,7 +33,7 @@ def add_index_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     from reporter.options import options_from_flags
-    from reporter.output import check_outputs, write_all
+    from reporter.output import check_outputs, publish
     from reporter.render import format_for_path
     from reporter.tasks.folder import input_files
 
@@ -48,11 +46,7 @@ def run_index(args: argparse.Namespace) -> int:
     index = build_index(args.root, options, jobs=args.jobs, index_dir=index_dir,
                         progress=None if args.no_progress else print_progress,
                         write_reports=not args.no_task_reports, reuse=not args.rebuild)
-    write_all([(path, render_index(index, fmt)) for path, fmt in outputs])
-    if not args.quiet:
-        sys.stdout.write(render_index(index, "terminal").text)
-    for path, _ in outputs:
-        print(f"wrote {visible(path)} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
+    publish("index", index, outputs, stdout=None if args.quiet else "terminal")
     failed = [row for row in index.rows if row.error]
     if index.rows and len(failed) == len(index.rows):
         print(visible(f"genesis-report: error: every task failed ({len(failed)}); the first: {failed[0].name}: "

@@ -26,8 +26,8 @@ Progress = Callable[[int, int, IndexRow], None]
 
 def index_one(task_dir: str, options: ReportOptions, index_dir: str | None, write_reports: bool = True) -> IndexRow:
     """Report on one task (writing its reports/ when asked) and summarise it as an index row."""
-    from reporter.output import write_all
-    from reporter.tasks.report import default_outputs, render_task, task_report
+    from reporter.output import write_documents
+    from reporter.tasks.report import default_outputs, task_report
 
     name = Path(task_dir).name
     try:
@@ -36,7 +36,7 @@ def index_one(task_dir: str, options: ReportOptions, index_dir: str | None, writ
         if write_reports:
             outputs = default_outputs(task)
             outputs[0].parent.mkdir(exist_ok=True)
-            write_all([(p, render_task(task, p.suffix.lstrip("."), stem=p.stem)) for p in outputs])
+            write_documents("report", task.combined(), [(p, p.suffix.lstrip(".")) for p in outputs])
             link = outputs[0]
         return _row(task_dir, task.report, task.task, link, index_dir)
     except ReportError as exc:

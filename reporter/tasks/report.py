@@ -10,7 +10,6 @@ from typing import Any
 from reporter.errors import InputError, ReportError
 from reporter.limits import LOG_BYTES
 from reporter.options import ReportOptions
-from reporter.render import Rendered, render
 from reporter.report.base import Chart, Finding, Series, Severity
 from reporter.report_facts import checkpoint_facts
 from reporter.tasks.fingerprint import task_fingerprint
@@ -180,15 +179,6 @@ def _loss_charts(history: LossHistory) -> list[Chart]:
 
 def _plot(value: float | None) -> float:
     return math.nan if value is None else float(value)
-
-
-# --- rendering -------------------------------------------------------------------------------------
-
-
-def render_task(task: TaskReport, fmt: str, *, stem: str = "report", embed_images: bool = False,
-                verbose: bool = False) -> Rendered:
-    """The model report with its task section (the templates show `report.task` first)."""
-    return render(task.combined(), fmt, stem=stem, embed_images=embed_images, verbose=verbose)
 
 
 def default_outputs(task: TaskReport | TaskFolder | str | Path) -> list[Path]:
