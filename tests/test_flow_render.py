@@ -127,7 +127,10 @@ def test_json_form_round_trips(default_section):
 
 
 def test_shape_table_and_its_markdown(default_section):
-    from reporter.render.flow_mermaid import flow_table_markdown
+    from types import SimpleNamespace
+
+    from reporter.render.environment import environment
+    from reporter.render.flow_mermaid import flow_to_mermaid
 
     rows = {(r.depth, r.step): r for r in default_section.table}
     block = rows[(0, "DiTBlock × 3")]
@@ -136,7 +139,10 @@ def test_shape_table_and_its_markdown(default_section):
     assert rows[(1, "mlp: MLP")].params == "2,128"
     assert rows[(0, "add(embedder, pos)")].note == "reads pos"
     assert rows[(0, "output")].outputs == "(512, 2, 5160)"
-    markdown = flow_table_markdown(default_section).splitlines()
+    section = environment("md").get_template("markdown/sections/flow.md.j2").render(
+        report=SimpleNamespace(flow=default_section), flow_mermaid=flow_to_mermaid).splitlines()
+    start = next(i for i, line in enumerate(section) if line.startswith("| Stage |"))
+    markdown = section[start:section.index("", start)]  # the table: up to the next blank line
     assert markdown[0] == "| Stage | Step | Inputs | Output | Params | Note |"
     assert len(markdown) == 2 + len(default_section.table)
     assert all(line.count("|") - line.count("\\|") == 7 for line in markdown)

@@ -22,7 +22,7 @@ def _index() -> TaskIndex:
             IndexRow(name="b", path="b", report_link="b/reports/report.html", parameters=100_000, best_loss=0.05),
             IndexRow(name="c", path="c", report_link=None, error="invalid YAML"),
             IndexRow(name="d", path="d", report_link="d/reports/report.html", parameters=20, best_loss=1e-3)]
-    return TaskIndex(meta=build_meta([], {}), root="tasks", rows=rows)
+    return TaskIndex(meta=build_meta([], {}), root="tasks", rows=rows, failed_rows=1)
 
 
 def test_index_sorts_by_clicked_column(tmp_path):

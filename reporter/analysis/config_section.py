@@ -48,8 +48,10 @@ def analyse_config(config: LoadedConfig, source: str, given_source: str = "file"
                 rows.append(ConfigField(key=key, value=_plain((model_values or {}).get(key)), source=origin,
                                         input_value=_plain(stated)))
         sections[section] = rows
+    set_fields = {name: sum(1 for f in rows if f.source != "default") for name, rows in sections.items()}
     return ConfigSection(source=source, experiment_name=config.top.get("experiment_name"),
-                         description=config.top.get("description"), top_level=top, sections=sections)
+                         description=config.top.get("description"), top_level=top, sections=sections,
+                         set_fields=set_fields)
 
 
 def _plain(value: Any) -> Any:

@@ -6,7 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reporter.config.schema import LABEL_CHANNELS, SIGNAL_CHANNELS
-from reporter.report.model import ChannelValue, NormalizationCopy, NormalizationSection
+from reporter.report.model import (
+    ChannelValue,
+    NormalizationCopy,
+    NormalizationRow,
+    NormalizationSection,
+    OffsetScale,
+)
 
 
 def normalization_copy(source: str, values: Mapping[str, Any], with_labels: bool = True) -> NormalizationCopy:
@@ -35,8 +41,22 @@ def analyse_normalization(copies: list[NormalizationCopy], where: str, formula: 
                        "are metadata only (used to denormalize samples)." + (f" {note}" if note else ""))
     else:
         explanation = note or "Where normalization happens is not known for this model."
-    return NormalizationSection(copies=copies, copies_differ=differ, applied_in=where,
+    return NormalizationSection(copies=copies, rows=_rows(copies), copies_differ=differ, applied_in=where,
                                 formula=formula or "—", explanation=explanation)
+
+
+def _rows(copies: list[NormalizationCopy]) -> list[NormalizationRow]:
+    """The first copy's channels, each with every copy's offset and scale (None where a copy lacks it)."""
+    rows = []
+    for label, first in ((False, copies[0].signal), (True, copies[0].label)):
+        for i, channel in enumerate(first):
+            values = []
+            for copy in copies:
+                same = (copy.label if label else copy.signal)[i: i + 1]
+                values.append(OffsetScale(offset=same[0].offset if same else None,
+                                          scale=same[0].scale if same else None))
+            rows.append(NormalizationRow(channel=channel.channel, label=label, values=values))
+    return rows
 
 
 def _channels(names: Sequence[str], offsets: Sequence[float] | None,

@@ -20,12 +20,17 @@ def analyse_parameters(model: nn.Module) -> ParametersSection:
         _chart("params-by-type", "Parameters by module type", by_type),
         _chart("params-by-top-level", "Parameters by top-level module", by_top),
     ]
-    return ParametersSection(total=total, by_type=by_type, by_top_level=by_top, charts=charts)
+    return ParametersSection(total=total, total_tensors=len(params), by_type=by_type, by_top_level=by_top,
+                             charts=charts)
 
 
 def _top_level_name(param: OwnedParameter) -> str:
     """First component of the qualified name: a child module, or a parameter of the root itself."""
     return param.name.split(".", 1)[0]
+
+
+#: Every layer has these; the terminal names a group's own parameters only when it has others (pos, gates).
+_PLAIN_NAMES = ("weight", "bias")
 
 
 def _group(params: Iterable[OwnedParameter], key: Callable[[OwnedParameter], str], total: int,
@@ -41,6 +46,7 @@ def _group(params: Iterable[OwnedParameter], key: Callable[[OwnedParameter], str
             share=(sum(p.numel for p in members) / total) if total else 0.0,
             members=[p.name for p in members],
             local_names=sorted({p.name.rsplit(".", 1)[-1] for p in members}),
+            notable_names=any(p.name.rsplit(".", 1)[-1] not in _PLAIN_NAMES for p in members),
         )
         for name, members in groups.items()
     ]
@@ -58,4 +64,5 @@ def _chart(chart_id: str, title: str, groups: list[ParameterGroup]) -> Chart:
         series=[Series(name="parameters", values=[float(g.parameters) for g in groups])],
         x_label="parameters",
         unit="parameters",
+        shares=[g.share for g in groups] if any(g.parameters for g in groups) else [],
     )

@@ -210,7 +210,7 @@ def _findings_table(reports: list[Report], facts: list[dict[str, Any]]) -> Compa
 
 
 def _charts(labels: list[str], facts: list[dict[str, Any]]) -> list[Chart]:
-    # grouped_bar, not bar: the bar chart labels each value with its share of the sum, which means nothing here.
+    # grouped_bar, not bar: one bar per input, no share of a sum (which would mean nothing here).
     charts = [Chart(id="compare-total-params", title="Total parameters", kind="grouped_bar", categories=labels,
                     series=[Series(name="parameters", values=[float(f["total_parameters"]) for f in facts])],
                     unit="count")]

@@ -242,6 +242,7 @@ class _Builder:
             repeat=len(run),
             members=stems,
             member_params=member_params,
+            member_params_total=sum(member_params),
             identical=len(set(member_params)) == 1
             and len({self._group_signature(g, s, True) for g, s in zip(run, stems, strict=True)}) == 1,
         )
@@ -562,7 +563,7 @@ def _row(stage: FlowStage, step: FlowStep, depth: int) -> FlowTableRow:
         )
     elif step.kind == "repeat":
         note = (
-            f"{', '.join(step.members[:1])} … {step.members[-1]}; {sum(step.member_params):,} params in all"
+            f"{', '.join(step.members[:1])} … {step.members[-1]}; {step.member_params_total:,} params in all"
         )
         note += "".join(f"; side input {s.label}" for s in step.side_inputs)
     elif step.uses:

@@ -117,10 +117,10 @@ def _bar(plt, chart: Chart):
     ax.barh(positions, values, color=PALETTE[0], height=0.65)
     ax.set_yticks(positions, labels=chart.categories)
     peak = max(values) if values else 0.0
-    total = sum(values)
-    for y, v in zip(positions, values, strict=True):
-        share = f" ({v / total:.1%})" if total and chart.unit != "bytes" else ""
-        ax.text(v + peak * 0.01, y, _fmt(v, chart.unit) + share, va="center", fontsize=8)
+    shares: list[float | None] = list(chart.shares) or [None] * n  # each bar's share, from the analysis
+    for y, v, share in zip(positions, values, shares, strict=True):
+        label = _fmt(v, chart.unit) + (f" ({share:.1%})" if share is not None else "")
+        ax.text(v + peak * 0.01, y, label, va="center", fontsize=8)
     ax.set_xlim(0, peak * 1.32 if peak else 1)
     ax.set_xlabel(chart.x_label)
     ax.xaxis.set_major_formatter(_formatter(chart.unit))

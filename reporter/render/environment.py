@@ -57,7 +57,8 @@ def environment(fmt: str) -> jinja2.Environment:
         "url": escape.url_path,
     })
     if fmt == "html":
-        env.filters.update({"inline": escape.html_inline, "prose": escape.html_prose})
+        env.filters.update({"inline": escape.html_inline, "prose": escape.html_prose, "depth_px": depth_px,
+                            "css_pct": css_pct})
         env.globals.update({"inline": escape.html_inline, "prose": escape.html_prose})
     elif fmt == "md":
         env.filters.update({"code": escape.md_code, "inline": escape.md_inline, "block": _md_block})
@@ -145,6 +146,16 @@ def text_bar(share: float, width: int = 20) -> str:
     """A fraction 0..1 drawn as a bar of block characters (half-block resolution)."""
     cells = max(0.0, min(1.0, float(share))) * width
     return "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "")
+
+
+def depth_px(depth: int, step: int) -> str:
+    """CSS indent of a tree row: 10 px, plus ``step`` px per level of nesting."""
+    return f"{10 + step * int(depth)}px"
+
+
+def css_pct(share: float) -> str:
+    """A fraction 0..1 as a CSS width: 0.837 → '83.7%'."""
+    return f"{float(share) * 100:.1f}%"
 
 
 def fmt_flops(value: Any) -> str:

@@ -8,7 +8,7 @@ label, node or diagram.
 
 from __future__ import annotations
 
-from reporter.render.escape import Safe, md_code, md_text, mermaid_label
+from reporter.render.escape import Safe, mermaid_label
 from reporter.report.flow import FlowSection, FlowStep
 
 
@@ -85,15 +85,4 @@ def flow_to_mermaid(section: FlowSection) -> Safe:
             for source in step.sources:
                 edges.append(f"{exit_of.get(source, source)} --> {step.id}")
     lines += [f"  {edge}" for edge in edges]
-    return Safe("\n".join(lines) + "\n")
-
-
-def flow_table_markdown(section: FlowSection) -> Safe:
-    """The shape table as a GitHub Markdown table (inner steps of a folded block indented)."""
-    lines = ["| Stage | Step | Inputs | Output | Params | Note |", "|---|---|---|---|---:|---|"]
-    for row in section.table:
-        step = md_code(("↳ " if row.depth else "") + row.step, cell=True)
-        cells = [md_text(row.stage), step, md_text(row.inputs),
-                 md_text(row.outputs), md_text(row.params), md_text(row.note)]
-        lines.append("| " + " | ".join(c or " " for c in cells) + " |")
     return Safe("\n".join(lines) + "\n")

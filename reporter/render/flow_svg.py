@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from markupsafe import escape
 
 from reporter.render.escape import visible
+from reporter.render.flow_words import params_each, params_in_all
 from reporter.report.flow import FlowSection, FlowStep
 
 
@@ -205,15 +206,9 @@ def _draw_box(canvas: _Canvas, box: _Box) -> None:
 
 # --- repeated block ------------------------------------------------------------------------------
 def _repeat_header(step: FlowStep) -> list[str]:
-    total = sum(step.member_params)
-    each = (
-        f"{step.params:,} params each"
-        if step.identical
-        else "params " + " / ".join(f"{p:,}" for p in step.member_params)
-    )
     return [
         f"{step.members[0]} … {step.members[-1]}",
-        f"{each} · {total:,} in all",
+        f"{params_each(step)} · {params_in_all(step)}",
         f"{', '.join(t.text for t in step.inputs[:1])} → {', '.join(t.text for t in step.outputs)}",
     ]
 

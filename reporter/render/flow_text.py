@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reporter.render.escape import Safe, visible
+from reporter.render.flow_words import params_each, params_in_all
 from reporter.report.flow import FlowSection, FlowStep, FlowTensor
 
 WIDTH = 80
@@ -39,15 +40,9 @@ def _input_lines(step: FlowStep, width: int) -> list[str]:
 
 
 def _repeat_lines(step: FlowStep, section: FlowSection) -> list[str]:
-    total = sum(step.member_params)
-    each = (
-        f"{step.params:,} params each"
-        if step.identical
-        else "params " + " / ".join(f"{p:,}" for p in step.member_params)
-    )
     lines = [
         f"  {step.label}   ({step.members[0]} … {step.members[-1]})",
-        f"     {_shapes(step.inputs)} → {_shapes(step.outputs)}   {each}, {total:,} in all",
+        f"     {_shapes(step.inputs)} → {_shapes(step.outputs)}   {params_each(step)}, {params_in_all(step)}",
     ]
     for side in step.side_inputs:
         consumers = [section.step(c) for c in side.consumers]

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from reporter.render.charts import chart_to_svg, unique_ids
 from reporter.render.environment import environment, templates_dir
 from reporter.render.escape import Safe, fold, md_text, url_path, visible
-from reporter.render.flow_mermaid import flow_table_markdown, flow_to_mermaid
+from reporter.render.flow_mermaid import flow_to_mermaid
 from reporter.render.flow_svg import flow_to_svg
 from reporter.render.flow_text import flow_to_text
 from reporter.report.base import Chart, ReportModel
@@ -90,8 +90,7 @@ def _helpers(fmt: str, kind: str, stem: str, embed_images: bool, files: dict[str
             helpers.update(index_script())
         return helpers
     if fmt == "md":
-        return {"chart": markdown_chart(stem, embed_images, files), "flow_mermaid": flow_to_mermaid,
-                "flow_table": flow_table_markdown}
+        return {"chart": markdown_chart(stem, embed_images, files), "flow_mermaid": flow_to_mermaid}
     return {"flow_text": flow_to_text}
 
 

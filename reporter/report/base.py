@@ -73,3 +73,5 @@ class Chart(ReportModel):
     log_y: bool = False
     threshold: float | None = None
     threshold_label: str = ""
+    shares: list[float] = Field(default_factory=list, description="bar: each bar's fraction of the sum, printed "
+                                "beside its value (empty: no shares printed)")

@@ -56,6 +56,7 @@ class FlowStep(ReportModel):
     repeat: int = 1
     members: list[str] = Field(default_factory=list, description="Names of the folded instances")
     member_params: list[int] = Field(default_factory=list)
+    member_params_total: int = Field(default=0, description="A folded run: the parameters of all its instances")
     identical: bool = Field(default=True, description="False when folded instances differ in parameters")
 
 

@@ -71,6 +71,8 @@ class ConfigSection(ReportModel):
     description: str | None
     top_level: list[ConfigField]
     sections: dict[str, list[ConfigField]]
+    set_fields: dict[str, int] = Field(description="per section, how many fields are not at GENESIS's default "
+                                       "(set in the input, by the weights, GENESIS's code or an option)")
 
 
 class KeyValue(ReportModel):
@@ -120,12 +122,15 @@ class ParameterGroup(ReportModel):
     share: float = Field(description="Fraction of all parameters, 0..1")
     members: list[str] = Field(description="Qualified names of the parameter tensors in this group")
     local_names: list[str] = Field(description="Distinct attribute names of those tensors (e.g. pos, in_proj_weight)")
+    notable_names: bool = Field(description="Some of those names are not weight or bias (pos, in_proj_weight, "
+                                "gate_attn): the terminal lists them")
 
 
 class ParametersSection(ReportModel):
     """Parameters attributed to their owning module: every parameter counted exactly once."""
 
     total: int
+    total_tensors: int = Field(description="Parameter tensors in all (each table's Tensors column sums to it)")
     by_type: list[ParameterGroup]
     by_top_level: list[ParameterGroup]
     charts: list[Chart]
@@ -167,10 +172,24 @@ class NormalizationCopy(ReportModel):
     label: list[ChannelValue]
 
 
+class OffsetScale(ReportModel):
+    offset: float | None = Field(description="None where this copy lacks the channel")
+    scale: float | None
+
+
+class NormalizationRow(ReportModel):
+    """One channel across the copies: the table every format prints."""
+
+    channel: str
+    label: bool = Field(description="An event-label channel (else an input signal channel)")
+    values: list[OffsetScale] = Field(description="Each copy's offset and scale, in the order of `copies`")
+
+
 class NormalizationSection(ReportModel):
     """Offsets and scales with channel names, and where GENESIS applies them."""
 
     copies: list[NormalizationCopy]
+    rows: list[NormalizationRow]
     copies_differ: bool
     applied_in: str = Field(description="'forward' or 'dataloader'")
     formula: str

@@ -20,6 +20,14 @@ class CheckpointEntry(ReportModel):
     problem: str | None = Field(default=None, description="Why the file could not be read, when it could not")
 
 
+class LossEpoch(ReportModel):
+    """One epoch of the loss history: the row the formats print."""
+
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+
+
 class TaskSection(ReportModel):
     name: str
     path: str
@@ -34,5 +42,6 @@ class TaskSection(ReportModel):
     loss_epochs: list[int] = Field(default_factory=list, description="1-based epochs as the trainer prints them")
     train_loss: list[float | None] = Field(default_factory=list)
     val_loss: list[float | None] = Field(default_factory=list)
+    loss_table: list[LossEpoch] = Field(default_factory=list, description="The same history, one row per epoch")
     charts: list[Chart] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

@@ -146,7 +146,8 @@ def build_index(root: str | Path, options: ReportOptions, *, jobs: int = 1, inde
                     progress(i, len(tasks), rows[task])
     return TaskIndex(meta=build_meta([], options.as_meta()),
                      root=str(root), rows=[rows[t] for t in tasks],
-                     reused_rows=sum(1 for row in rows.values() if row.reused))
+                     reused_rows=sum(1 for row in rows.values() if row.reused),
+                     failed_rows=sum(1 for row in rows.values() if row.error))
 
 
 def print_progress(done: int, total: int, row: IndexRow) -> None:

@@ -53,3 +53,4 @@ class TaskIndex(ReportModel):
     root: str
     rows: list[IndexRow]
     reused_rows: int = Field(default=0, description="rows whose task report was reused (inputs unchanged)")
+    failed_rows: int = Field(description="rows of tasks that could not be reported (their error is in the row)")

@@ -11,6 +11,7 @@ from reporter.errors import InputError, ReportError
 from reporter.limits import LOG_BYTES
 from reporter.options import ReportOptions
 from reporter.report.base import Chart, Finding, Series, Severity
+from reporter.report.task import LossEpoch
 from reporter.report_facts import checkpoint_facts
 from reporter.tasks.fingerprint import task_fingerprint
 from reporter.tasks.folder import TaskFolder, scan_task
@@ -71,6 +72,8 @@ def task_report(path: str | Path, options: ReportOptions) -> TaskReport:
         loss_epochs=history.epochs,
         train_loss=history.train_loss,
         val_loss=history.val_loss,
+        loss_table=[LossEpoch(epoch=e, train_loss=t, val_loss=v)
+                    for e, t, v in zip(history.epochs, history.train_loss, history.val_loss, strict=True)],
         charts=_loss_charts(history),
         notes=notes,
     )
