@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import sys
 import tempfile
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from reporter.files import private
 
 ENV_OFF = "GENESIS_REPORT_NO_CACHE"
 MAX_ENTRY_BYTES = 64 << 20  # a memory section of a deep model is ~100 KB; anything near this is not ours
@@ -92,7 +93,7 @@ def load(key: str) -> str | None:
     if folder is None:
         return None
     path = folder / f"{key}.json"
-    if not (_private(folder) and _private(path)):
+    if not (private(folder) and private(path)):
         return None
     try:
         with open(path, "rb") as handle:
@@ -114,7 +115,7 @@ def store(key: str, payload: str) -> bool:
         return False
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _private(folder):
+        if not private(folder):
             return False
         entry = json.dumps({"key": key, "sha256": hashlib.sha256(payload.encode()).hexdigest(),
                             "payload": payload})
@@ -126,12 +127,3 @@ def store(key: str, payload: str) -> bool:
         return False
     return True
 
-
-def _private(path: Path) -> bool:
-    """Owned by this user and writable by nobody else (so nobody else can have planted it)."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return (st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-            and not stat.S_ISLNK(st.st_mode))

@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import tempfile
 import time
 from pathlib import Path
+
+from reporter.files import IDENTITY_KEYS, identity, private
 
 MIN_SIZE = 64 << 20  # small files hash in well under 0.1 s: not worth an entry
 MAX_ENTRIES = 256
 MAX_CACHE_BYTES = 1 << 20
 RACY_NS = 2_000_000_000  # coarsest common timestamp granularity (FAT: 2 s)
-_KEYS = ("dev", "ino", "size", "mtime_ns", "ctime_ns")
 
 Identity = dict[str, int]
 
@@ -55,26 +55,8 @@ def verify_always() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def identity(path: str) -> Identity | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "ctime_ns": st.st_ctime_ns}
-
-
-def _private(path: Path) -> bool:
-    """Owned by this user and writable by nobody else (so nobody else can have planted it)."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not stat.S_ISLNK(st.st_mode)
-
-
 def _load(cache: Path) -> dict[str, dict]:
-    if not (_private(cache.parent) and _private(cache)):
+    if not (private(cache.parent) and private(cache)):
         return {}
     try:
         with open(cache, "rb") as handle:
@@ -95,7 +77,7 @@ def lookup(path: str, *, verify: bool = False) -> str | None:
     if current is None or current["size"] < MIN_SIZE:
         return None
     entry = _load(cache).get(os.path.realpath(path))
-    if isinstance(entry, dict) and all(entry.get(k) == current[k] for k in _KEYS):
+    if isinstance(entry, dict) and all(entry.get(k) == current[k] for k in IDENTITY_KEYS):
         digest = entry.get("sha256")
         if isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
             return digest
@@ -123,7 +105,7 @@ def store(path: str, digest: str, before: Identity | None, started_ns: int) -> b
         folder = cache.parent
         if not folder.exists():
             folder.mkdir(mode=0o700, parents=True)
-        if not _private(folder) or (cache.exists() and not _private(cache)):
+        if not private(folder) or (cache.exists() and not private(cache)):
             return False
         entries = _load(cache)
         key = os.path.realpath(path)

@@ -333,8 +333,8 @@ class SafeUnpickler(_PICKLE):
 
     dispatch[pickle.FROZENSET[0]] = load_frozenset
 
-    def load_appends(self) -> None:
-        items = self.pop_mark()
+    def _append_items(self, items: list[Any], opcode: str) -> None:
+        """APPEND and APPENDS: add items to the list (or list stand-in) on the stack, within the bound."""
         target = self.stack[-1]
         if isinstance(target, list):
             self._sized(target, len(items))
@@ -342,20 +342,15 @@ class SafeUnpickler(_PICKLE):
         elif isinstance(target, StandIn):
             target.extend(items)
         else:
-            raise pickle.UnpicklingError("APPENDS on something that is not a list")
+            raise pickle.UnpicklingError(f"{opcode} on something that is not a list")
+
+    def load_appends(self) -> None:
+        self._append_items(self.pop_mark(), "APPENDS")
 
     dispatch[pickle.APPENDS[0]] = load_appends
 
     def load_append(self) -> None:
-        value = self.stack.pop()
-        target = self.stack[-1]
-        if isinstance(target, list):
-            self._sized(target, 1)
-            target.append(value)
-        elif isinstance(target, StandIn):
-            target.append(value)
-        else:
-            raise pickle.UnpicklingError("APPEND on something that is not a list")
+        self._append_items([self.stack.pop()], "APPEND")
 
     dispatch[pickle.APPEND[0]] = load_append
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import yaml
 from reporter.config import schema
 from reporter.config.schema import FieldSpec
 from reporter.errors import InputError, no_such_file
+from reporter.files import read_regular_file
 from reporter.limits import CONFIG_BYTES, CONFIG_KEYS, PLAIN_NODES
 from reporter.report.base import Finding, Severity
 from reporter.safe_repr import short_repr
@@ -40,21 +39,15 @@ class LoadedConfig:
     given: set[str] = field(default_factory=set)  # "section.key" paths the file set explicitly
     findings: list[Finding] = field(default_factory=list)
 
-    @property
-    def model(self) -> dict[str, Any]:
-        return self.sections["model"]
+    model = property(lambda self: _section(self, "model"))
+    data = property(lambda self: _section(self, "data"))
+    training = property(lambda self: _section(self, "training"))
+    diffusion = property(lambda self: _section(self, "diffusion"))
 
-    @property
-    def data(self) -> dict[str, Any]:
-        return self.sections["data"]
 
-    @property
-    def training(self) -> dict[str, Any]:
-        return self.sections["training"]
-
-    @property
-    def diffusion(self) -> dict[str, Any]:
-        return self.sections["diffusion"]
+def _section(config: LoadedConfig, name: str) -> dict[str, Any]:
+    """One resolved section (`config.model`, `config.data`, ...)."""
+    return config.sections[name]
 
 
 def load_config(path: str | Path) -> LoadedConfig:
@@ -82,14 +75,8 @@ def load_config(path: str | Path) -> LoadedConfig:
 
 def _read_text(p: Path) -> str:
     """The file's text: a regular file of at most ``limits.CONFIG_BYTES`` (a FIFO would block forever)."""
-    try:
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", p) from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InputError("not a regular file, expected a YAML config", p)
-        data = handle.read(CONFIG_BYTES + 1)
+    data = read_regular_file(p, CONFIG_BYTES, cannot_open="cannot read: {reason}",
+                             not_regular="not a regular file, expected a YAML config")
     if len(data) > CONFIG_BYTES:
         raise InputError(f"refused, beyond a bound: a config larger than {CONFIG_BYTES:,} bytes", p)
     try:
@@ -257,37 +244,38 @@ def _coerce(value: Any, spec: FieldSpec, key_path: str, path: str | None, findin
     return value
 
 
+def _wrong_type(value: Any, expected: str, key_path: str, path: str | None) -> InputError:
+    """The one wording for a value of the wrong type: "`model.depth` must be an integer, got 'x'"."""
+    return InputError(f"`{key_path}` must be {expected}, got {_show(value)}", path)
+
+
 def _to_int(value: Any, key_path: str, path: str | None, findings: list[Finding]) -> int:
-    if isinstance(value, bool):
-        raise InputError(f"`{key_path}` must be an integer, got {_show(value)}", path)
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str):
-        try:
-            result = int(value.strip())
-        except ValueError:
-            raise InputError(f"`{key_path}` must be an integer, got {_show(value)}", path) from None
-        findings.append(_finding(Severity.info, "config.coerced",
-                                 f"`{key_path}`: string {_show(value)} read as the integer {result}", key_path))
-        return result
-    raise InputError(f"`{key_path}` must be an integer, got {_show(value)}", path)
+    if not isinstance(value, str):
+        raise _wrong_type(value, "an integer", key_path, path)
+    try:
+        result = int(value.strip())
+    except ValueError:
+        raise _wrong_type(value, "an integer", key_path, path) from None
+    findings.append(_finding(Severity.info, "config.coerced",
+                             f"`{key_path}`: string {_show(value)} read as the integer {result}", key_path))
+    return result
 
 
 def _to_float(value: Any, key_path: str, path: str | None, findings: list[Finding]) -> float:
-    if isinstance(value, bool):
-        raise InputError(f"`{key_path}` must be a number, got {_show(value)}", path)
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         result = float(value)
     elif isinstance(value, str):
         try:
             result = float(value.strip())
         except ValueError:
-            raise InputError(f"`{key_path}` must be a number, got {_show(value)}", path) from None
+            raise _wrong_type(value, "a number", key_path, path) from None
         findings.append(_finding(Severity.info, "config.yaml11-float",
                                  f"`{key_path}`: {_show(value)} is a string under YAML 1.1 (no decimal point); "
                                  f"read as the number {result!r}", key_path))
     else:
-        raise InputError(f"`{key_path}` must be a number, got {_show(value)}", path)
+        raise _wrong_type(value, "a number", key_path, path)
     if not math.isfinite(result):
         raise InputError(f"`{key_path}` must be finite, got {_show(value)}", path)
     return result

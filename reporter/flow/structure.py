@@ -24,6 +24,7 @@ from reporter.report.flow import (
     HierarchyRow,
     SideInput,
 )
+from reporter.text import shape_text
 
 STAGE_TITLES = {
     "inputs": "Inputs",
@@ -33,12 +34,6 @@ STAGE_TITLES = {
     "body": "Layers",
     "output": "Output",
 }
-
-
-def shape_text(shape: Iterable[int]) -> str:
-    """(512, 2, 5160); a one-dimensional shape keeps Python's trailing comma: (512,)."""
-    dims = [str(d) for d in shape]
-    return f"({dims[0]},)" if len(dims) == 1 else "(" + ", ".join(dims) + ")"
 
 
 def _tensor(meta: TensorMeta) -> FlowTensor:

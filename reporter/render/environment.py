@@ -16,6 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from reporter.render import escape
+from reporter.text import shape_text
 
 
 def templates_dir() -> Path:
@@ -51,7 +52,7 @@ def environment(fmt: str) -> jinja2.Environment:
         "pct": fmt_pct,
         "val": fmt_value,
         "sci": fmt_float,
-        "shape": fmt_shape,
+        "shape": shape_text,
         "bar": text_bar,
         "plural": plural,
         "url": escape.url_path,
@@ -136,10 +137,6 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {fmt_value(v)}" for k, v in value.items()) + "}"
     return str(value)
-
-
-def fmt_shape(shape: Any) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def text_bar(share: float, width: int = 20) -> str:

@@ -75,7 +75,7 @@ class SchedulerSummary(ReportModel):
 
 
 class EarlyStoppingSummary(ReportModel):
-    counter: int | None = None
+    counter: int | None = Field(default=None, description="as stored by GENESIS's EarlyStopping (stops at patience)")
     patience: int | None = None
     best_epoch: int | None = None
     best_score: float | None = None
@@ -95,16 +95,18 @@ class ForeignGlobal(ReportModel):
 
 
 class TensorStats(ReportModel):
+    """Statistics of one stored tensor; mean to l2 are over its finite values (None when it has none)."""
+
     name: str
     dtype: str
     shape: list[int]
     numel: int
     mean: float | None = None
-    std: float | None = None
+    std: float | None = Field(default=None, description="sample standard deviation (n - 1)")
     min: float | None = None
     max: float | None = None
-    l2: float | None = None
-    zero_fraction: float | None = None
+    l2: float | None = Field(default=None, description="Euclidean norm")
+    zero_fraction: float | None = Field(default=None, description="share of exact zeros, 0..1 (None: empty)")
     nan_count: int = 0
     inf_count: int = 0
 

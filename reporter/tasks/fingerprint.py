@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from reporter.files import IDENTITY_KEYS, identity
 from reporter.tasks.folder import TaskFolder
 
 
 def _identity(path: Path) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    """The file's identity as a list (device, inode, size, mtime and ctime in ns), as fingerprints store it."""
+    found = identity(path)
+    return None if found is None else [found[key] for key in IDENTITY_KEYS]
 
 
 def task_fingerprint(folder: TaskFolder, options: dict[str, Any]) -> str:

@@ -21,9 +21,7 @@ Progress bars (tqdm, carriage returns) and every other print are ignored.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,18 +102,12 @@ def read_log_text(path: str | Path, limit: int | None = None) -> tuple[str, bool
     Only a regular file is read: a FIFO would block forever and ``/dev/zero`` never ends. The file is
     opened without blocking and checked on the open descriptor, so it cannot be swapped in between.
     """
-    from reporter.errors import InputError
+    from reporter.files import read_regular_file
     from reporter.limits import LOG_BYTES
 
     limit = LOG_BYTES if limit is None else limit
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise InputError(f"training log cannot be opened ({exc.strerror})", path) from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InputError("training log is not a regular file (not read)", path)
-        data = handle.read(limit + 1)
+    data = read_regular_file(path, limit, cannot_open="training log cannot be opened ({reason})",
+                             not_regular="training log is not a regular file (not read)")
     return data[:limit].decode("utf-8", errors="replace"), len(data) > limit
 
 
