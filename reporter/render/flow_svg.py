@@ -410,6 +410,26 @@ def _side_bus(canvas: _Canvas, boxes: dict[str, _Box], repeat: _Box, section: Fl
 def flow_to_svg(section: FlowSection) -> str:
     """The flow as a standalone, deterministic SVG document (embeddable inline in HTML)."""
     canvas = _Canvas()
+    layout = _place_stages(section, canvas)
+    _draw_bands(canvas, layout.bands)
+    _draw_boxes(canvas, layout.boxes)
+    _draw_edges(canvas, layout, section)
+    height = _draw_title_and_notes(canvas, section, layout.bottom)
+    return _svg_document(canvas, section, height)
+
+
+@dataclass
+class _Layout:
+    """Where every step's box sits, the stage bands behind them, and where the drawing ends."""
+
+    boxes: dict[str, _Box]
+    bands: list[tuple[str, float, float, float, float]]  # title, x, y, w, h
+    input_gap: tuple[float, float]  # the free strip below the inputs, where edges fan out
+    bottom: float
+
+
+def _place_stages(section: FlowSection, canvas: _Canvas) -> _Layout:
+    """Stack the stages top to bottom: inputs, embeddings (conditioning beside them), blocks, output."""
     boxes: dict[str, _Box] = {}
     consumers = _consumers(section)
     conditioning = _stage_steps(section, "conditioning")
@@ -418,9 +438,8 @@ def flow_to_svg(section: FlowSection) -> str:
     cond_inputs = [s for s in inputs if consumers.get(s.id) and all(c in cond_ids for c in consumers[s.id])]
     main_inputs = [s for s in inputs if s not in cond_inputs]
 
-    title_y = 24
     y = 48
-    bands: list[tuple[str, float, float, float, float]] = []  # title, x, y, w, h
+    bands: list[tuple[str, float, float, float, float]] = []
     top = y
     bottom = _place_inputs(main_inputs + cond_inputs, MAIN_X, COND_X + COND_W - MAIN_X, y + 22, boxes, 4)
     bands.append(("INPUTS", 0, top, WIDTH, bottom + 10 - top))
@@ -448,20 +467,29 @@ def flow_to_svg(section: FlowSection) -> str:
     top = y
     end = _stack(output, MAIN_X, MAIN_W, y + 22, "main", boxes)
     bands.append(("OUTPUT", 0, top, WIDTH, end + 10 - top))
-    y = end + 26
+    return _Layout(boxes=boxes, bands=bands, input_gap=input_gap, bottom=end + 26)
 
+
+def _draw_bands(canvas: _Canvas, bands: list[tuple[str, float, float, float, float]]) -> None:
+    """The shaded band of each stage behind its boxes, with the stage's title."""
     for title, bx, by, bw, bh in bands:
         canvas.rect(bx + 4, by, bw - 8, bh, "band", 4, layer="back")
         if title:
             canvas.text(14, by + 15, title, "stage-title")
 
+
+def _draw_boxes(canvas: _Canvas, boxes: dict[str, _Box]) -> None:
     for box in boxes.values():
         if box.step.kind == "repeat":
             _draw_repeat(canvas, box)
         else:
             _draw_box(canvas, box)
 
-    router = _Router(canvas, boxes, input_gap)
+
+def _draw_edges(canvas: _Canvas, layout: _Layout, section: FlowSection) -> None:
+    """An arrow from each source to the step it feeds; a folded block's side inputs as a bus."""
+    boxes = layout.boxes
+    router = _Router(canvas, boxes, layout.input_gap)
     for box in boxes.values():
         step = box.step
         sources = [step.main_source] if step.kind == "repeat" and step.main_source else step.sources
@@ -473,9 +501,15 @@ def flow_to_svg(section: FlowSection) -> str:
         if step.kind == "repeat":
             _side_bus(canvas, boxes, box, section)
 
+
+_TITLE_Y = 24
+
+
+def _draw_title_and_notes(canvas: _Canvas, section: FlowSection, y: float) -> float:
+    """The title line at the top, the normalization and notes below the drawing; the document's height."""
     canvas.text(
         14,
-        title_y,
+        _TITLE_Y,
         f"{section.model_class} · forward pass at batch {section.batch_size} · "
         f"{section.total_params:,} parameters",
         "bold",
@@ -486,19 +520,25 @@ def flow_to_svg(section: FlowSection) -> str:
             canvas.text(14, y, line, "small muted")
             y += SMALL_LINE
         y += 4
-    height = y + 10
-    defs = (
-        '<defs><marker id="gf-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrow"/></marker>'
-        '<marker id="gf-side-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="side-arrow"/></marker></defs>'
-    )
+    return y + 10
+
+
+_DEFS = (
+    '<defs><marker id="gf-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+    'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrow"/></marker>'
+    '<marker id="gf-side-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+    'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="side-arrow"/></marker></defs>'
+)
+
+
+def _svg_document(canvas: _Canvas, section: FlowSection, height: float) -> str:
+    """The SVG element around the drawn layers: bands behind, boxes, edges on top."""
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="gf-flow" width="{WIDTH}" height="{height:.0f}" '
         f'viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
         f'aria-label="{_text(section.model_class)} data flow">',
         f"<style>{_STYLE}</style>",
-        defs,
+        _DEFS,
         *canvas.back,
         *canvas.front,
         *canvas.edges,
