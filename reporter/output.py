@@ -76,7 +76,8 @@ def check_outputs(outputs: Sequence[str | Path], inputs: Iterable[str | Path],
         if resolved in seen:
             raise InputError(f"the same output is given twice ({seen[resolved]})", target)
         seen[resolved] = str(output)
-        same = identities.get(_identity(target)) if _identity(target) else None
+        target_identity = _identity(target)
+        same = identities.get(target_identity) if target_identity else None
         if same is None:
             same = next((p for p, r in resolved_inputs if r == resolved), None)
         if same is not None:

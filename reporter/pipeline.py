@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reporter import limits
 from reporter.analysis.config_section import analyse_config
@@ -22,10 +22,10 @@ from reporter.analysis.summary import analyse_summary
 from reporter.config.loader import LoadedConfig, load_config
 from reporter.errors import InputError, NoExampleInputs
 from reporter.options import DEFAULT_BATCH_SIZE, ReportOptions
-from reporter.report.base import Finding, Severity
+from reporter.report.base import Finding, ReportModel, Severity
 from reporter.report.flow import FlowSection
 from reporter.report.memory import MemorySection
-from reporter.report.model import Report
+from reporter.report.model import ConfigSource, Report, ReportSubject
 
 
 @dataclass
@@ -100,8 +100,9 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
     inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
                              from_cache=section.file.sha256_from_cache)]
     findings = [*section.security_findings, *section.findings]
-    config, config_source, given_source = None, checkpoint_path, "checkpoint"
-    if given is not None:
+    config, config_source = None, checkpoint_path
+    given_source: ConfigSource = "checkpoint"
+    if given is not None and config_path:
         config, config_source, given_source = given, str(config_path), "file"
         inputs.insert(0, describe_input("config", config_path))
         findings += _differences_from_embedded(given, section.config, checkpoint_path)
@@ -131,7 +132,7 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
         findings.append(Finding(severity=Severity.warning, code="checkpoint.model-unbuildable",
                                 message=f"the model of {config_source} cannot be built: {exc.problem}",
                                 where="config"))
-    if built is None:
+    if built is None or config is None:  # a model is built from a config only
         return _checkpoint_only_report(section, options, inputs, findings)
     report = assemble(built, config, options, inputs, subject="checkpoint", config_source=config_source,
                       findings=findings, given_source=given_source, choice=choice)
@@ -181,8 +182,8 @@ def model_class_report(options: ReportOptions) -> Report:
 
 
 def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, inputs: list,
-             subject: str, config_source: str, choice: ModelChoice | None = None,
-             findings: list[Finding] | None = None, given_source: str = "file") -> Report:
+             subject: ReportSubject, config_source: str, choice: ModelChoice | None = None,
+             findings: list[Finding] | None = None, given_source: ConfigSource = "file") -> Report:
     """Run the model analyses shared by config and checkpoint reports, all on ``built`` (the chosen model).
 
     ``choice`` says which GENESIS the model is and what differs from the input (default: the config's).
@@ -201,7 +202,9 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
     plan = limits.plan_traces(model, lambda n: _example_inputs(built, n), batch_size)
     cached: list[str] = []
     with limits.quiet_torch():
-        memory, memory_findings, memory_job, memory_key = None, [], None, None
+        memory: MemorySection | None = None
+        memory_findings: list[Finding] = []
+        memory_job, memory_key = None, None
         if options.memory and plan.memory is not None:
             memory, memory_findings = _skipped("memory", plan.memory)
         elif options.memory:  # first: its traced steps run in a child while this process does the rest
@@ -300,7 +303,11 @@ def _cached(name: str, key: str | None, model: type, compute: Any, options: Repo
     return section, findings
 
 
-def _from_cache(name: str, key: str | None, model: type, options: ReportOptions, cached: list[str]) -> Any:
+SectionT = TypeVar("SectionT", bound=ReportModel)
+
+
+def _from_cache(name: str, key: str | None, model: type[SectionT], options: ReportOptions,
+                cached: list[str]) -> SectionT | None:
     """The section stored under ``key``, or None (off, missing, or an entry that does not validate)."""
     from reporter import analysis_cache
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from reporter.report.base import Finding
 from reporter.report.model import Report
@@ -88,7 +88,15 @@ def key_facts(report: Report) -> dict[str, Any]:
     }
 
 
-def report_status(report: Any, facts: dict[str, Any]) -> dict[str, str]:
+ReportStatus = Literal["unsafe", "non-finite", "errors", "warnings", "ok"]
+
+
+class StatusFacts(TypedDict):
+    status: ReportStatus
+    status_detail: str
+
+
+def report_status(report: Report, facts: dict[str, Any]) -> StatusFacts:
     """The worst thing about a report (a task row, a compare column), in the order a researcher acts on it."""
     def first(severity: str, codes: tuple[str, ...] = ()) -> Any:
         return next((f for f in report.findings if f.severity == severity

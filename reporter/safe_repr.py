@@ -13,7 +13,8 @@ from typing import Any
 from reporter.limits import REPR_CHARS
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None))
-_OPEN = {list: ("[", "]"), tuple: ("(", ")"), set: ("{", "}"), frozenset: ("frozenset({", "})"), dict: ("{", "}")}
+_OPEN: dict[type, tuple[str, str]] = {
+    list: ("[", "]"), tuple: ("(", ")"), set: ("{", "}"), frozenset: ("frozenset({", "})"), dict: ("{", "}")}
 
 
 def short_repr(value: Any, limit: int = REPR_CHARS) -> str:
@@ -67,7 +68,7 @@ class _Text:
 
 
 def _first(items: Any, count: int) -> list[Any]:
-    out = []
+    out: list[Any] = []
     for item in items:
         if len(out) >= count:
             break

@@ -7,11 +7,11 @@ from typing import Any
 
 from reporter.config.loader import LoadedConfig
 from reporter.config.schema import SECTION_NAMES, TOP_LEVEL, extension_fields
-from reporter.report.model import ConfigField, ConfigSection
+from reporter.report.model import ConfigField, ConfigSection, ConfigSource
 
 
-def analyse_config(config: LoadedConfig, source: str, given_source: str = "file",
-                   replaced: Mapping[str, tuple[str, Any]] | None = None,
+def analyse_config(config: LoadedConfig, source: str, given_source: ConfigSource = "file",
+                   replaced: Mapping[str, tuple[ConfigSource, Any]] | None = None,
                    model_values: Mapping[str, Any] | None = None) -> ConfigSection:
     """Every field with its value and origin.
 
@@ -24,6 +24,7 @@ def analyse_config(config: LoadedConfig, source: str, given_source: str = "file"
     top = [ConfigField(key=k, value=_plain(config.top[k]), source=given_source if k in config.given else "default")
            for k in TOP_LEVEL]
     sections: dict[str, list[ConfigField]] = {}
+    origin: ConfigSource
     for section in SECTION_NAMES:
         rows = []
         for key, value in config.sections[section].items():

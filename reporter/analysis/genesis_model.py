@@ -16,7 +16,7 @@ from reporter.models.defaults import MODEL_EXTENSION_KEYS
 from reporter.models.versions import VERSIONS, GenesisVersion, apply_version, resolve_version
 from reporter.report.base import Finding, Severity
 from reporter.report.checkpoint import ModelFromCheckpoint
-from reporter.report.model import GenesisCode
+from reporter.report.model import ConfigSource, GenesisBasis, GenesisCode
 
 #: What a version choice rests on, in words for the summary.
 _BASIS_TEXT = {
@@ -33,7 +33,7 @@ class ModelChoice:
     model_cfg: dict[str, Any]
     genesis: GenesisCode | None
     findings: list[Finding] = field(default_factory=list)
-    replaced: dict[str, tuple[str, Any]] = field(default_factory=dict)  # key -> (source, input value)
+    replaced: dict[str, tuple[ConfigSource, Any]] = field(default_factory=dict)  # key -> (source, input value)
 
 
 def choose_for_config(config: LoadedConfig, option_version: str | None = None) -> ModelChoice:
@@ -41,7 +41,7 @@ def choose_for_config(config: LoadedConfig, option_version: str | None = None) -
     stated = {key.split(".", 1)[1] for key in config.given if key.startswith("model.")}
     model_cfg = dict(config.model)
     architecture = str(model_cfg.get("architecture", "dit"))
-    basis = "option" if option_version else "config" if _names_version(stated) else "assumed"
+    basis: GenesisBasis = "option" if option_version else "config" if _names_version(stated) else "assumed"
     if option_version:
         model_cfg["genesis_version"] = option_version
         model_cfg.pop("pos_embedding", None)
@@ -54,7 +54,7 @@ def choose_for_config(config: LoadedConfig, option_version: str | None = None) -
     for key, value in built.items():
         if key in config.model and key not in MODEL_EXTENSION_KEYS and _differs(value, config.model[key]):
             choice.replaced[key] = ("genesis", config.model[key])
-    if ignored:
+    if ignored and version is not None:  # only a known GENESIS version ignores values
         choice.findings.append(Finding(
             severity=Severity.warning, code="config.genesis-ignores", where="model",
             message=f"{version.code} does not build what the config says; the report describes what it "
@@ -92,7 +92,7 @@ def _names_version(stated: set[str]) -> bool:
     return bool(stated & {"genesis_version", "pos_embedding", "dit_layout"})
 
 
-def _genesis_code(version: GenesisVersion, basis: str) -> GenesisCode:
+def _genesis_code(version: GenesisVersion, basis: GenesisBasis) -> GenesisCode:
     named = version.name if version.architecture else None
     return GenesisCode(version=named, code=version.code, description=version.description,
                        basis=basis if named else "config",

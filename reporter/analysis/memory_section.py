@@ -10,7 +10,7 @@ was obtained, in the same words for every format.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from reporter.memory.categories import MEMORY_CATEGORIES
 from reporter.report.base import Chart, Finding, Series, Severity
@@ -25,6 +25,12 @@ from reporter.report.memory import (
     MemorySection,
     ModuleFlops,
 )
+
+if TYPE_CHECKING:  # the engine imports torch: the analysis imports it only when it traces
+    from reporter.memory.predict import MemoryPrediction, TrainingTrace
+    from reporter.memory.step import Precision
+    from reporter.memory.sweep import BatchSweep
+    from reporter.memory.targets import TargetProfile
 
 MiB = 1024**2
 _INPUT_ROWS = {"geom": "geometry", "label": "labels"}
@@ -73,7 +79,7 @@ def build_memory_section(
                           target=profile)
     p32 = trace.training(batch_size, "fp32", count_flops=flops and trained == "fp32")
     pamp = trace.training(batch_size, amp, count_flops=flops and trained == amp) if amp else None
-    main = pamp if trained != "fp32" else p32
+    main = p32 if pamp is None or trained == "fp32" else pamp
     sweep_result = sweep_batch_sizes(trace, batch_size, main.precision, main=main) if sweep else None
     inference = trace.inference(sample_batch, main.precision) if sample_batch else None
 
@@ -108,10 +114,11 @@ def build_memory_section(
     )
 
 
-def _precisions(cuda: bool, use_amp: bool, amp_dtype: str | None) -> tuple[str, str | None, str | None, str]:
+def _precisions(cuda: bool, use_amp: bool, amp_dtype: Literal["fp16", "bf16"] | None
+                ) -> tuple[Precision, Precision | None, str | None, str]:
     """(trained precision, mixed precision to trace or None, its column heading, why)."""
     if cuda:
-        amp = amp_dtype or "fp16"
+        amp: Literal["fp16", "bf16"] = amp_dtype or "fp16"
         if use_amp:
             basis = (f"use_amp: true: GENESIS runs its step in torch.autocast('cuda') with a GradScaler, "
                      f"{'fp16 (autocast' + chr(39) + 's default)' if amp == 'fp16' else amp + ' (--amp-dtype)'}")
@@ -124,7 +131,7 @@ def _precisions(cuda: bool, use_amp: bool, amp_dtype: str | None) -> tuple[str, 
     return "fp32", None, None, basis
 
 
-def estimate_from_prediction(p) -> MemoryEstimate:
+def estimate_from_prediction(p: MemoryPrediction) -> MemoryEstimate:
     """Report model of a :class:`reporter.memory.predict.MemoryPrediction`."""
     return MemoryEstimate(
         mode=p.mode, precision=p.precision, batch_size=p.batch_size, peak_bytes=p.peak_bytes,
@@ -134,17 +141,36 @@ def estimate_from_prediction(p) -> MemoryEstimate:
     )
 
 
-def memory_table(p32, pamp, profile, parameter_bytes: int) -> list[MemoryRow]:
+class _Columns(TypedDict):
+    """A row's figure in both columns (None: no mixed-precision column)."""
+
+    fp32: int | None
+    amp: int | None
+
+
+def _both(p32: MemoryPrediction, pamp: MemoryPrediction | None,
+          value: Callable[[MemoryPrediction], int]) -> _Columns:
+    return {"fp32": value(p32), "amp": value(pamp) if pamp is not None else None}
+
+
+def memory_table(p32: MemoryPrediction, pamp: MemoryPrediction | None, profile: TargetProfile,
+                 parameter_bytes: int) -> list[MemoryRow]:
     """The seed's rows (plus Buffers and, on CUDA, the lines added to the traced peak), both columns each."""
     columns = [p for p in (p32, pamp) if p is not None]
 
-    def both(value: Callable[[Any], int | None]) -> dict[str, int | None]:
-        return {"fp32": value(p32), "amp": value(pamp) if pamp is not None else None}
+    def both(value: Callable[[MemoryPrediction], int]) -> _Columns:
+        return _both(p32, pamp, value)
 
-    def at(category: str) -> dict[str, int | None]:
+    def at(category: str) -> _Columns:
         return both(lambda p: p.at_peak.get(category, 0))
 
-    def part(label: str, values: dict[str, int | None]) -> MemoryPart:
+    def data_input(name: str) -> _Columns:  # an input of the step every column has
+        return both(lambda p: p.input_bytes[name])
+
+    def other_input(name: str) -> _Columns:  # geometry, labels: not every model takes them
+        return both(lambda p: p.input_bytes.get(name, 0))
+
+    def part(label: str, values: _Columns) -> MemoryPart:
         return MemoryPart(label=label, **values, same=pamp is None or values["fp32"] == values["amp"])
 
     rows = [MemoryRow(key="parameters", label="Parameters", figure="exact", **at("parameters"))]
@@ -168,10 +194,9 @@ def memory_table(p32, pamp, profile, parameter_bytes: int) -> list[MemoryRow]:
     rows.append(MemoryRow(
         key="input_data", label="Input Data", figure="exact",
         **both(lambda p: sum(p.input_bytes[n] for n in data_names)),
-        parts=[part(_INPUT_WORDS.get(n, n), both(lambda p, n=n: p.input_bytes[n])) for n in data_names]))
+        parts=[part(_INPUT_WORDS.get(n, n), data_input(n)) for n in data_names]))
     for name, key in _INPUT_ROWS.items():
-        rows.append(MemoryRow(key=key, label=key.capitalize(), figure="exact",
-                              **both(lambda p, name=name: p.input_bytes.get(name, 0))))
+        rows.append(MemoryRow(key=key, label=key.capitalize(), figure="exact", **other_input(name)))
     rows.append(MemoryRow(
         key="activations", label="Activations", figure="predicted",
         **both(lambda p: p.at_peak.get("saved_activations", 0) + p.at_peak.get("temporaries", 0)),
@@ -184,10 +209,10 @@ def memory_table(p32, pamp, profile, parameter_bytes: int) -> list[MemoryRow]:
     return rows
 
 
-def _device_rows(profile, p32, pamp) -> list[MemoryRow]:
+def _device_rows(profile: TargetProfile, p32: MemoryPrediction, pamp: MemoryPrediction | None) -> list[MemoryRow]:
     """CUDA context, allocator headroom and what must fit: added to the traced peak, never folded into it."""
-    def both(value: Callable[[Any], int | None]) -> dict[str, int | None]:
-        return {"fp32": value(p32), "amp": value(pamp) if pamp is not None else None}
+    def both(value: Callable[[MemoryPrediction], int]) -> _Columns:
+        return _both(p32, pamp, value)
 
     if profile.context_known:
         context = MemoryRow(
@@ -218,17 +243,9 @@ def _device_rows(profile, p32, pamp) -> list[MemoryRow]:
 
 def accuracy_statement(target_kind: str) -> AccuracyStatement:
     """Quote the committed benchmark record (reporter/memory/measured_accuracy*.py)."""
-    record = None
-    if target_kind == "cuda":
-        try:
-            from reporter.memory.measured_accuracy_cuda import MEASURED_ACCURACY as record
-        except ImportError:
-            record = None
+    record = _measured_record(target_kind)
     if record is None:
-        try:
-            from reporter.memory.measured_accuracy import MEASURED_ACCURACY as record
-        except ImportError:
-            return AccuracyStatement(text="The prediction's error has not been measured in this build.")
+        return AccuracyStatement(text="The prediction's error has not been measured in this build.")
     s = record["summary"]
     text = (
         f"Predicted figures: median |error| {s['median_abs_error_pct']:.2f}%, "
@@ -248,9 +265,27 @@ def accuracy_statement(target_kind: str) -> AccuracyStatement:
     )
 
 
-def flops_section(prediction, batch_size: int) -> FlopsSection:
+def _measured_record(target_kind: str) -> Mapping[str, Any] | None:
+    """The CUDA record for a CUDA target when this build has one, else the CPU record, else None."""
+    if target_kind == "cuda":
+        try:
+            from reporter.memory import measured_accuracy_cuda
+        except ImportError:
+            pass
+        else:
+            return measured_accuracy_cuda.MEASURED_ACCURACY
+    try:
+        from reporter.memory import measured_accuracy
+    except ImportError:
+        return None
+    return measured_accuracy.MEASURED_ACCURACY
+
+
+def flops_section(prediction: MemoryPrediction, batch_size: int) -> FlopsSection:
     """FLOPs counted on the traced step GENESIS trains with (its attention kernel changes the backward)."""
     flops = prediction.flops
+    if flops is None:
+        raise ValueError("flops_section needs a step traced with count_flops=True")
     modules = sorted(flops.forward_by_module, key=lambda m: -flops.forward_by_module[m])
     kernels = sorted({a.kernel for a in prediction.attention})
     return FlopsSection(
@@ -269,7 +304,7 @@ def flops_section(prediction, batch_size: int) -> FlopsSection:
     )
 
 
-def _notes(trace, profile) -> list[str]:
+def _notes(trace: TrainingTrace, profile: TargetProfile) -> list[str]:
     return [
         "Steady-state step (the second): the optimizer state exists; gradients are freed by "
         "zero_grad(set_to_none=True) at the end of each step.",
@@ -279,8 +314,9 @@ def _notes(trace, profile) -> list[str]:
     ]
 
 
-def _findings(main, sweep_result, profile, batch_size: int) -> list[Finding]:
-    findings = []
+def _findings(main: MemoryPrediction, sweep_result: BatchSweep | None, profile: TargetProfile,
+              batch_size: int) -> list[Finding]:
+    findings: list[Finding] = []
     kernels = {a.kernel for a in main.attention}
     if "math" in kernels:
         findings.append(Finding(

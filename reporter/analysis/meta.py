@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reporter import __version__
-from reporter.report.model import InputFile, ReportMeta, ToolInfo
+from reporter.report.model import InputFile, InputRole, ReportMeta, ToolInfo
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -21,7 +21,7 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def describe_input(role: str, path: str | Path, sha256: str | None = None, from_cache: bool = False) -> InputFile:
+def describe_input(role: InputRole, path: str | Path, sha256: str | None = None, from_cache: bool = False) -> InputFile:
     p = Path(path)
     return InputFile(role=role, path=str(path), size_bytes=p.stat().st_size, sha256=sha256 or sha256_file(p),
                      sha256_from_cache=bool(sha256) and from_cache)

@@ -103,7 +103,7 @@ def scan_globals(data: bytes | memoryview, registry: dict[str, GlobalRecord], no
                 registry[new].calls.append(note)
 
 
-def _unpickle(stream: BinaryIO, registry: dict[str, GlobalRecord], storages: dict[str, StorageRef],
+def _unpickle(stream: BinaryIO | BoundedReader, registry: dict[str, GlobalRecord], storages: dict[str, StorageRef],
               factory: Callable[[str, torch.dtype, int], StorageRef] | None,
               rescan: Callable[[], tuple[bytes | memoryview, int]] | None = None) -> tuple[Any, str | None]:
     """Unpickle one object; when it fails after refusing globals, report the failure instead.

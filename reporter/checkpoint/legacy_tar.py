@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 import tarfile
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from reporter.checkpoint.allowlist import StorageType
 from reporter.checkpoint.formats import FormatError, Loaded, refused, scan_globals
@@ -33,11 +33,11 @@ def load_tar(archive: tarfile.TarFile) -> Loaded:
     """Scan the pickles torch would unpickle; exit 3 when one names a refused global, else exit 2."""
     registry: dict[str, GlobalRecord] = {}
     with archive:
-        members = {}
-        for count, member in enumerate(archive):
+        members: dict[str, tarfile.TarInfo] = {}
+        for count, entry in enumerate(archive):
             if count > 64:
                 break
-            members.setdefault(member.name, member)
+            members.setdefault(entry.name, entry)
         if "storages" not in members:
             raise FormatError(f"{UNSUPPORTED} (no 'storages' member: torch.load refuses it too)")
         problem = None
@@ -59,11 +59,11 @@ def load_tar(archive: tarfile.TarFile) -> Loaded:
     raise FormatError(UNSUPPORTED)
 
 
-def _load(stream: BinaryIO, registry: dict[str, GlobalRecord]) -> Any:
+def _load(stream: IO[bytes], registry: dict[str, GlobalRecord]) -> Any:
     return SafeUnpickler(BoundedReader(stream), registry).load()
 
 
-def _one(stream: BinaryIO, registry: dict[str, GlobalRecord]) -> None:
+def _one(stream: IO[bytes], registry: dict[str, GlobalRecord]) -> None:
     try:
         _load(stream, registry)
     except Exception:  # noqa: BLE001 - persistent ids of this format are not followed; globals are
@@ -71,14 +71,14 @@ def _one(stream: BinaryIO, registry: dict[str, GlobalRecord]) -> None:
         scan_globals(stream.read(PICKLE_BYTES), registry)
 
 
-def _count(stream: BinaryIO, registry: dict[str, GlobalRecord]) -> int:
+def _count(stream: IO[bytes], registry: dict[str, GlobalRecord]) -> int:
     count = _load(stream, registry)
     if type(count) is not int or not 0 <= count <= TENSORS:
         raise FormatError("bad count")
     return count
 
 
-def _storages(stream: BinaryIO, registry: dict[str, GlobalRecord]) -> None:
+def _storages(stream: IO[bytes], registry: dict[str, GlobalRecord]) -> None:
     for _ in range(_count(stream, registry)):
         args = _load(stream, registry)
         if not (isinstance(args, tuple) and len(args) == 3 and isinstance(args[2], StorageType)):
@@ -90,7 +90,7 @@ def _storages(stream: BinaryIO, registry: dict[str, GlobalRecord]) -> None:
     _load(stream, registry)  # storage views
 
 
-def _tensors(stream: BinaryIO, registry: dict[str, GlobalRecord]) -> None:
+def _tensors(stream: IO[bytes], registry: dict[str, GlobalRecord]) -> None:
     for _ in range(_count(stream, registry)):
         _load(stream, registry)
         (ndim,) = struct.unpack("<i", stream.read(4))

@@ -27,7 +27,7 @@ from reporter.models.inference import InferredModel, infer_model_config
 from reporter.models.registry import build_model
 from reporter.models.versions import resolve_version
 from reporter.report.base import Finding, Severity
-from reporter.report.checkpoint import ModelFromCheckpoint, WeightDecision
+from reporter.report.checkpoint import ModelFromCheckpoint, ModelSource, WeightDecision
 
 # Normalization buffers whose values (not shapes) give the config's tuples.
 _BUFFER_VALUES = {"affine_offset": "affine_offsets", "affine_scale": "affine_scales",
@@ -56,7 +56,8 @@ def model_from_checkpoint(ckpt: CheckpointFile, given_config: Mapping[str, Any] 
     inferred = _try_infer(shapes, findings)
     embedded = ckpt.config if isinstance(ckpt.config, Mapping) else None
     if given_config is not None:
-        source, base = "given-config", dict(given_config.get("model") or {})
+        source: ModelSource = "given-config"
+        base = dict(given_config.get("model") or {})
     elif embedded is not None and isinstance(embedded.get("model"), Mapping):
         source, base = "embedded-config", dict(embedded["model"])
     elif inferred is not None:

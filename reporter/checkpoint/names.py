@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from reporter.report.task import CheckpointKind
+
 _NAME = re.compile(r"^(?P<exp>.+?)_(?:(?P<best>best)|epoch_(?P<epoch>\d+)(?:_(?P<suffix>[A-Za-z][A-Za-z_]*))?)$")
 
 
 @dataclass(frozen=True)
 class CheckpointName:
-    kind: str  # best | epoch | early_stop | final | other
+    kind: CheckpointKind
     epoch: int | None  # from the name (0-based), None for best/other
     experiment: str | None
     suffix: str | None  # "best", "early_stop", "final" or another word after the epoch; None for plain epochs
@@ -30,5 +32,5 @@ def parse_checkpoint_name(stem: str) -> CheckpointName:
     if match["best"]:
         return CheckpointName(kind="best", epoch=None, experiment=match["exp"], suffix="best")
     suffix = match["suffix"]
-    kind = suffix if suffix in ("early_stop", "final") else "epoch"
+    kind: CheckpointKind = "early_stop" if suffix == "early_stop" else "final" if suffix == "final" else "epoch"
     return CheckpointName(kind=kind, epoch=int(match["epoch"]), experiment=match["exp"], suffix=suffix)

@@ -22,6 +22,7 @@ from reporter.report.checkpoint import (
     ParamGroupSummary,
     SchedulerSummary,
     SectionSize,
+    SuffixSource,
     TrainingState,
 )
 
@@ -68,7 +69,8 @@ def training_state(ckpt: CheckpointFile) -> TrainingState | None:
     epoch = _integer(ckpt.training.get("epoch"))
     stored = ckpt.training.get("suffix")
     named = parse_checkpoint_name(Path(ckpt.path).stem)
-    suffix, suffix_source = (str(stored), "file") if stored not in (None, "") else (named.suffix, "name")
+    suffix_source: SuffixSource = "file" if stored not in (None, "") else "name"
+    suffix = str(stored) if suffix_source == "file" else named.suffix
     return TrainingState(
         epoch_stored=epoch,
         epochs_completed=epoch + 1 if epoch is not None else None,
@@ -136,14 +138,14 @@ def optimizer_summary(ckpt: CheckpointFile) -> OptimizerSummary | None:
     if not isinstance(opt, dict) or "param_groups" not in opt:
         return None
     groups = [g for g in opt.get("param_groups") or [] if isinstance(g, dict)]
-    state = opt.get("state") if isinstance(opt.get("state"), dict) else {}
+    stored_state = opt.get("state")
+    state = stored_state if isinstance(stored_state, dict) else {}
     states = [s for s in state.values() if isinstance(s, dict)]
     training = (ckpt.config or {}).get("training")
     configured = training.get("optimizer") if isinstance(training, dict) else None
     kind, evidence = infer_optimizer_type(groups, states, configured if isinstance(configured, str) else None)
     tensors = [ref for _, ref in iter_tensors(state)]
-    steps = [_step_value(s.get("step")) for s in states if "step" in s]
-    steps = [s for s in steps if s is not None]
+    steps = [step for s in states if "step" in s and (step := _step_value(s.get("step"))) is not None]
     return OptimizerSummary(
         type=kind, type_evidence=evidence,
         param_groups=[_group_summary(g) for g in groups],

@@ -44,6 +44,11 @@ class StandIn:
 
     __slots__ = ("args", "kwargs", "state", "items", "entries")
     _record: GlobalRecord
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    state: Any
+    items: list[Any]
+    entries: dict[Any, Any]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> StandIn:
         obj = object.__new__(cls)
@@ -151,8 +156,10 @@ class NumpyDtype:
         if not isinstance(self.code, str) or not _SIMPLE_DTYPE.match(self.code):
             raise pickle.UnpicklingError(f"numpy dtype {short_repr(self.code)} is not a plain numeric type")
         dtype = np.dtype(self.code)
-        if self.byteorder in ("<", ">"):
-            dtype = dtype.newbyteorder(self.byteorder)
+        if self.byteorder == "<":
+            dtype = dtype.newbyteorder("<")
+        elif self.byteorder == ">":
+            dtype = dtype.newbyteorder(">")
         return dtype
 
 
@@ -177,7 +184,8 @@ class NumpyArray:
             self.value = array_from_bytes(raw, dtype, shape, "F" if fortran else "C")
 
 
-def array_from_bytes(raw: bytes | bytearray, dtype: NumpyDtype, shape: Any, order: str) -> np.ndarray:
+def array_from_bytes(raw: bytes | bytearray, dtype: NumpyDtype, shape: Any,
+                     order: Literal["C", "F"]) -> np.ndarray:
     """A numpy array over pickled bytes whose shape must account for exactly those bytes."""
     resolved = dtype.resolve()
     if resolved.itemsize == 0 or resolved.hasobject:

@@ -7,7 +7,7 @@ arbitrarily deep or make them refer to themselves.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeGuard
 
 from reporter.checkpoint.standins import NumpyArray, NumpyDtype, StandIn
 from reporter.checkpoint.tensors import TensorRef
@@ -67,7 +67,7 @@ def max_depth(obj: Any, limit: int = MAX_DEPTH) -> int:
     return deepest
 
 
-def is_module(obj: Any) -> bool:
+def is_module(obj: Any) -> TypeGuard[StandIn]:
     """A stand-in that carries nn.Module's pickled fields (``_parameters``, ``_modules``)."""
     if not isinstance(obj, StandIn):
         return False

@@ -12,7 +12,7 @@ import mmap
 import pickle
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -117,12 +117,12 @@ class FileBytes:
     def __init__(self, path: str) -> None:
         self.path = path
         self._map: mmap.mmap | None = None
-        self._file = None
+        self._file: BinaryIO | None = None
 
     def _mapping(self) -> mmap.mmap:
         if self._map is None:
-            self._file = open(self.path, "rb")  # noqa: SIM115 - kept open for the map's lifetime
-            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+            self._file = handle = open(self.path, "rb")  # noqa: SIM115 - kept open for the map's lifetime
+            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         return self._map
 
     def storage_tensor(self, storage: StorageRef) -> torch.Tensor:

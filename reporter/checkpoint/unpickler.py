@@ -17,7 +17,7 @@ import io
 import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from reporter.checkpoint.allowlist import (
     Builder,
@@ -59,7 +59,10 @@ _NAME_CHARS = 256
 def _bounded(text: str) -> str:
     """A global's module or name, cut to ``_NAME_CHARS`` with a visible ellipsis (a real name is shorter)."""
     return text if len(text) <= _NAME_CHARS else text[:_NAME_CHARS - 1] + "…"
-_PICKLE = pickle._Unpickler  # noqa: SLF001 - the pure-Python unpickler, whose every opcode we control
+# The pure-Python unpickler, whose every opcode we control. Typed Any: its private members (_Unframer,
+# pop_mark, dispatch taking our subclass) are not in the standard library's type stubs.
+_PICKLE: Any = pickle._Unpickler  # noqa: SLF001
+_UNFRAMER: Any = pickle._Unframer  # type: ignore[attr-defined]  # noqa: SLF001
 
 
 class PickleBound(pickle.UnpicklingError):
@@ -69,7 +72,7 @@ class PickleBound(pickle.UnpicklingError):
 class BoundedReader:
     """A file view that reads at most ``limit`` bytes from ``start`` and lines of bounded length."""
 
-    def __init__(self, stream: BinaryIO, limit: int = PICKLE_BYTES) -> None:
+    def __init__(self, stream: IO[bytes], limit: int = PICKLE_BYTES) -> None:
         self._stream = stream
         self._left = limit
         self._limit = limit
@@ -108,9 +111,9 @@ class _Stop(Exception):
 class SafeUnpickler(_PICKLE):
     """Unpickler whose every global is our own builder or an inert recorder, within fixed bounds."""
 
-    dispatch = dict(_PICKLE.dispatch)
+    dispatch: dict[int, Callable[[Any], None]] = dict(_PICKLE.dispatch)
 
-    def __init__(self, file: BinaryIO, registry: dict[str, GlobalRecord],
+    def __init__(self, file: BinaryIO | BoundedReader, registry: dict[str, GlobalRecord],
                  storages: dict[str, StorageRef] | None = None,
                  storage_factory: Callable[[str, Any, int], StorageRef] | None = None) -> None:
         if not isinstance(file, (BoundedReader, io.BytesIO)):
@@ -135,7 +138,7 @@ class SafeUnpickler(_PICKLE):
     # --- the read loop -----------------------------------------------------------------------------
 
     def load(self) -> Any:
-        self._unframer = pickle._Unframer(self._file_read, self._file_readline)  # noqa: SLF001
+        self._unframer = _UNFRAMER(self._file_read, self._file_readline)
         self.read = self._unframer.read
         self.readinto = self._unframer.readinto
         self.readline = self._unframer.readline

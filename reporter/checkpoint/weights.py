@@ -286,7 +286,7 @@ def weight_health(state_dict: Mapping[str, TensorRef], progress: Progress | None
 
 def _histograms(state_dict: Mapping[str, TensorRef], stats: list[TensorStats]) -> list[Chart]:
     floats = [(s, state_dict[s.name]) for s in stats
-              if s.min is not None and s.dtype.startswith(("float", "bfloat"))]
+              if s.min is not None and s.max is not None and s.dtype.startswith(("float", "bfloat"))]
     if not floats:
         return []
     # histc runs at ~0.3 GB/s on one thread, so only the largest matrices get a histogram (bounded cost)
@@ -294,6 +294,7 @@ def _histograms(state_dict: Mapping[str, TensorRef], stats: list[TensorStats]) -
     largest = sorted((item for item in floats if len(item[1].shape) >= 2), key=lambda i: -i[0].numel)
     for s, ref in largest[:HISTOGRAM_TENSORS]:
         safe = "".join(c if c.isalnum() else "-" for c in s.name)
+        assert s.min is not None and s.max is not None  # as filtered into floats above
         charts.append(_histogram(f"weights-{safe}", s.name, [ref], s.min, s.max))
     return charts
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reporter.analysis.meta import describe_input
-from reporter.compare.model import CompareColumn, CompareRow, CompareTable, Comparison
+from reporter.compare.model import CompareColumn, CompareRow, CompareTable, Comparison, InputKind, RowUnit
 from reporter.errors import InputError, no_such_file
 from reporter.options import ReportOptions
 from reporter.report.base import Chart, Series
@@ -23,7 +23,7 @@ CONFIG_SUFFIXES = {".yaml", ".yml"}
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".safetensors"}
 
 
-def load_for_compare(path: str | Path, options: ReportOptions | None) -> tuple[Report, str]:
+def load_for_compare(path: str | Path, options: ReportOptions | None) -> tuple[Report, InputKind]:
     """(report, kind) for any input genesis-report understands, judged by what the path is."""
     p = Path(path)
     if p.is_dir():
@@ -115,7 +115,7 @@ def _labels(paths: list[str]) -> list[str]:
     return [f"{i + 1}: {Path(p).stem}" for i, p in enumerate(paths)]
 
 
-def build_comparison(reports: list[Report], kinds: list[str], paths: list[str], meta: Any) -> Comparison:
+def build_comparison(reports: list[Report], kinds: list[InputKind], paths: list[str], meta: ReportMeta) -> Comparison:
     facts = [key_facts(r) for r in reports]
     labels = _labels(paths)
     columns = [CompareColumn(label=label, path=str(path), kind=kind, title=r.title, model_class=f["model_class"],
@@ -135,7 +135,7 @@ def build_comparison(reports: list[Report], kinds: list[str], paths: list[str], 
                       charts=_charts(labels, facts), notes=_notes(columns))
 
 
-def _row(key: str, values: list[Any], unit: str = "") -> CompareRow:
+def _row(key: str, values: list[Any], unit: RowUnit = "") -> CompareRow:
     present = [v for v in values]
     return CompareRow(key=key, values=values, differs=len({repr(v) for v in present}) > 1, unit=unit)
 
@@ -193,7 +193,8 @@ def _checkpoint_table(facts: list[dict[str, Any]]) -> CompareTable:
         names.extend(n for n in f["checkpoint"] if n not in names)
     labels = {"epoch": "Epoch (0-based)", "epochs_completed": "Epochs completed", "global_step": "Global step",
               "best_loss": "Best loss", "suffix": "Suffix"}
-    units = {"best_loss": "loss", "epoch": "count", "epochs_completed": "count", "global_step": "count"}
+    units: dict[str, RowUnit] = {"best_loss": "loss", "epoch": "count", "epochs_completed": "count",
+                                 "global_step": "count"}
     rows = [_row(labels.get(n, n), [f["checkpoint"].get(n) for f in facts], units.get(n, "")) for n in names]
     return CompareTable(id="checkpoint", title="Checkpoint", rows=rows)
 

@@ -9,13 +9,16 @@ from pydantic import Field
 from reporter.report.base import Chart, ReportModel
 from reporter.report.model import JsonValue, ReportMeta
 
+InputKind = Literal["config", "checkpoint", "report", "task"]
+RowUnit = Literal["", "count", "bytes", "flops", "loss"]
+
 
 class CompareColumn(ReportModel):
     """One compared input."""
 
     label: str = Field(description="Short unique name used as the column heading")
     path: str
-    kind: Literal["config", "checkpoint", "report", "task"]
+    kind: InputKind
     title: str
     model_class: str
     architecture: str
@@ -27,7 +30,7 @@ class CompareRow(ReportModel):
     key: str
     values: list[JsonValue] = Field(description="One value per column; null where the input has no value")
     differs: bool
-    unit: Literal["", "count", "bytes", "flops", "loss"] = ""
+    unit: RowUnit = ""
 
 
 class CompareTable(ReportModel):

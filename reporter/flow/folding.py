@@ -148,7 +148,7 @@ class StepBuilder:
 
     @staticmethod
     def _stem(group: list[TraceNode], parent: str, prefix: str) -> str:
-        key = next(_instance_key(n, parent) for n in group if n.kind == "module")
+        key = next(k for n in group if n.kind == "module" and (k := _instance_key(n, parent)) is not None)
         head = f"{parent}.{prefix}" if parent and prefix else parent or prefix
         return f"{head}.{key[1]}" if head else str(key[1])
 

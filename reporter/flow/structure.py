@@ -11,7 +11,7 @@ where normalization is).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from reporter.flow.folding import StepBuilder, flow_tensor, resolve_aliases
 from reporter.flow.trace import FlowGraph, TraceNode
@@ -181,9 +181,8 @@ def _normalization(graph: FlowGraph, info: Any | None) -> FlowNormalization:
             for name in node.uses:
                 if name in graph.buffer_names:
                     observed.append(f"{node.name}({name})")
-    where = getattr(info, "where", None) or "unknown"
-    if where not in ("forward", "dataloader"):
-        where = "unknown"
+    stated = getattr(info, "where", None)
+    where: Literal["forward", "dataloader", "unknown"] = stated if stated in ("forward", "dataloader") else "unknown"
     formula = getattr(info, "formula", None)
     buffers = list(getattr(info, "buffers", ()) or ())
     note = getattr(info, "note", "") or ""

@@ -14,9 +14,11 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from reporter.memory.targets import TargetProfile
@@ -214,10 +216,10 @@ class AttentionRecorder:
         """Route ``F.scaled_dot_product_attention`` (used by ``nn.MultiheadAttention``) through ``sdpa``."""
         original = F.scaled_dot_product_attention
 
-        def routed(q, k, v, *args, **kwargs):
-            names = ("attn_mask", "dropout_p", "is_causal")
+        def routed(query: Tensor, key: Tensor, value: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+            names = ("attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")  # its positional order
             kwargs.update(dict(zip(names, args, strict=False)))
-            return self.sdpa(original, q, k, v, **kwargs)
+            return self.sdpa(original, query, key, value, **kwargs)
 
         from reporter.memory.cuda_autocast import CudaAutocastPolicy
 

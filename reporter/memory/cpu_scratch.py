@@ -67,7 +67,8 @@ def _mkldnn_conv(inp, weight, bias, stride, padding, dilation, transposed, outpu
         backend = select(inp, weight, bias, stride, padding, dilation, transposed, output_padding, groups, None)
     except (RuntimeError, TypeError):
         return False
-    return backend == torch._C._ConvBackend.Mkldnn
+    # torch's stub calls the enum ConvBackend; at run time it is torch._C._ConvBackend
+    return backend == torch._C._ConvBackend.Mkldnn  # type: ignore[attr-defined]
 
 
 def convolution_scratch(args: Sequence, out: torch.Tensor, block: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +34,8 @@ __all__ = [
     "predict_training_memory",
 ]
 
+StepMode = Literal["training", "inference"]
+
 #: Categories whose figures do not depend on prediction: they are sums of known tensor sizes.
 EXACT_CATEGORIES = ("parameters", "buffers", "gradients", "optimizer_state", "inputs")
 
@@ -53,7 +56,7 @@ class AttentionKernel:
 class MemoryPrediction:
     """Predicted peak of one step, with the live bytes by category at that peak."""
 
-    mode: str  # "training" or "inference"
+    mode: StepMode
     batch_size: int
     precision: Precision
     target: str
@@ -90,7 +93,9 @@ def _fake_copy_of_meta(model: nn.Module) -> nn.Module:
     for module in model.modules():
         for name, param in list(module._parameters.items()):
             if param is not None:
-                module._parameters[name] = fake_of(param)
+                fake = fake_of(param)
+                assert isinstance(fake, nn.Parameter)  # fake_of keeps a parameter a Parameter
+                module._parameters[name] = fake
         for name, buf in list(module._buffers.items()):
             if buf is not None:
                 module._buffers[name] = fake_of(buf)
@@ -220,7 +225,7 @@ class TrainingTrace:
 
     def _prediction(
         self,
-        mode: str,
+        mode: StepMode,
         batch_size: int,
         precision: Precision,
         input_sizes: dict[str, int],

@@ -19,6 +19,7 @@ from torch import nn
 from reporter.errors import InputError
 
 Precision = Literal["fp32", "fp16", "bf16"]
+OptimizerName = Literal["AdamW", "Adam", "SGD"]
 AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -26,7 +27,7 @@ AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 class OptimizerSpec:
     """The optimizer GENESIS builds from ``training.optimizer`` (AdamW, Adam, or SGD with momentum 0.9)."""
 
-    name: Literal["AdamW", "Adam", "SGD"] = "AdamW"
+    name: OptimizerName = "AdamW"
     lr: float = 2e-4
     weight_decay: float = 0.01
 
@@ -34,7 +35,7 @@ class OptimizerSpec:
     def from_training_config(cls, training: Mapping | None) -> OptimizerSpec:
         training = training or {}
         raw = str(training.get("optimizer", "AdamW") or "AdamW")
-        names = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
+        names: dict[str, OptimizerName] = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
         if raw.lower() not in names:
             raise InputError(f"training.optimizer {raw!r} is not one of AdamW, Adam, SGD")
         return cls(

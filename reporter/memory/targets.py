@@ -79,6 +79,14 @@ class TargetProfile:
         return self.memory_bytes - self.cuda_context_bytes
 
 
+def _total_bytes(name: str, total_mib: int | None, total_bytes: int | None) -> int:
+    if total_bytes is not None:
+        return total_bytes
+    if total_mib is None:
+        raise ValueError(f"CUDA target {name}: its memory is needed, in MiB or in bytes")
+    return total_mib * MiB
+
+
 def _cuda(
     name: str,
     total_mib: int | None,
@@ -90,7 +98,7 @@ def _cuda(
     return TargetProfile(
         name=name,
         kind="cuda",
-        memory_bytes=total_bytes if total_bytes is not None else int(total_mib) * MiB,
+        memory_bytes=_total_bytes(name, total_mib, total_bytes),
         compute_capability=cc,
         cuda_context_bytes=context_mib * MiB,
         context_measured=cc == (9, 0),

@@ -26,7 +26,7 @@ from reporter.models.semantics import (
     standard_inputs,
 )
 from reporter.models.spec import ArchitectureSpec, NormalizationInfo
-from reporter.models.versions import resolve_version
+from reporter.models.versions import GenesisVersion, resolve_version
 
 V2_FORMULA = "x' = (ln(1 + x) for time, then x - offset) / scale; label' = (label - offset) / scale"
 FORWARD_FORMULA = "(x + offset) * scale"
@@ -47,6 +47,13 @@ def _normalization_kwargs(cfg: Mapping[str, Any], with_labels: bool = True) -> d
 # --- dit ------------------------------------------------------------------------------------------
 
 
+def _dit_version(cfg: Mapping[str, Any]) -> GenesisVersion:
+    """PMTDit is a GENESIS architecture: every resolved `model:` section names (or defaults to) a version."""
+    version = resolve_version("dit", cfg)
+    assert version is not None  # "dit" has a VERSIONS table: resolve_version answers a version or raises
+    return version
+
+
 def build_dit(model_cfg: Mapping[str, Any]) -> nn.Module:
     """PMTDit in the layout of the GENESIS version `genesis_version` names (reference §2.1, §6).
 
@@ -54,7 +61,7 @@ def build_dit(model_cfg: Mapping[str, Any]) -> nn.Module:
     GENESIS really built (e.g. Era A's fixed label buffers) before this is called.
     """
     cfg = resolve_model_config(model_cfg)
-    version = resolve_version("dit", cfg)
+    version = _dit_version(cfg)
     hidden, heads = require_int(cfg, "hidden"), require_int(cfg, "heads")
     check_heads(hidden, heads)
     label_dim = require_int(cfg, "label_dim")
@@ -79,7 +86,7 @@ def build_dit(model_cfg: Mapping[str, Any]) -> nn.Module:
 
 def dit_notes(model_cfg: Mapping[str, Any]) -> list[str]:
     cfg = resolve_model_config(model_cfg)
-    version = resolve_version("dit", cfg)
+    version = _dit_version(cfg)
     notes = []
     if version.layout == "era_a" and cfg["fusion"] == "FiLM":
         notes.append(
@@ -91,7 +98,7 @@ def dit_notes(model_cfg: Mapping[str, Any]) -> list[str]:
 
 
 def dit_normalization(model_cfg: Mapping[str, Any]) -> NormalizationInfo:
-    version = resolve_version("dit", resolve_model_config(model_cfg))
+    version = _dit_version(resolve_model_config(model_cfg))
     buffers = ("affine_offset", "affine_scale") + (("label_offset", "label_scale") if version.label_buffers else ())
     if version.layout == "era_a":
         return NormalizationInfo(

@@ -18,6 +18,9 @@ from reporter.models.layers import AdaLNZero, FiLM, register_affine_buffers, sin
 class _ConditionedBase(nn.Module):
     """Shared input affine, conditioning MLPs and forward skeleton of the four architectures."""
 
+    affine_offset: torch.Tensor  # buffers (register_affine_buffers)
+    affine_scale: torch.Tensor
+
     def __init__(
         self,
         seq_len: int,

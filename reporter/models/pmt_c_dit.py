@@ -9,6 +9,8 @@ expanded over the PMTs when `update_with_classifier`) are those of GENESIS's mod
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -134,7 +136,8 @@ class PMTCDit(nn.Module):
             [self.t_mlp(sinusoidal_embedding(t, self.t_embed_dim)), self.label_mlp(label)], dim=-1
         )
         cls = self.cls_token.expand(batch, -1, -1) + self.cond_proj(cond).unsqueeze(1)
-        for pmt_block, cls_block in self.blocks:
+        for pair in self.blocks:
+            pmt_block, cls_block = cast(nn.ModuleList, pair)
             if self.update_with_classifier:
                 # GENESIS expands the classifier token(s) over the PMTs: only one token can expand.
                 tokens = tokens + pmt_block(torch.cat([tokens, cls.expand(-1, length, -1)], dim=-1))

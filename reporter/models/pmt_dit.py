@@ -11,6 +11,8 @@ the affine buffers. `reporter.models.versions` maps GENESIS versions to these sw
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -47,8 +49,9 @@ class PMTEmbedding(nn.Module):
                 self.label_to_film = nn.Sequential(
                     nn.Linear(label_dim, hidden), nn.SiLU(), nn.Linear(hidden, 2 * hidden)
                 )
-                nn.init.zeros_(self.label_to_film[2].weight)
-                nn.init.zeros_(self.label_to_film[2].bias)
+                last = cast(nn.Linear, self.label_to_film[2])
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
 
     def forward(
         self, signal: torch.Tensor, geometry: torch.Tensor, label: torch.Tensor
@@ -119,6 +122,11 @@ class DiTBlock(nn.Module):
 
 class PMTDit(nn.Module):
     """GENESIS PMTDit; forward(x_sig_t (B,2,L), geom (B,3,L), t (B,), label (B,Ld)) -> ε̂ (B,2,L)."""
+
+    affine_offset: torch.Tensor  # buffers (register_affine_buffers); the label pair only in some versions
+    affine_scale: torch.Tensor
+    label_offset: torch.Tensor
+    label_scale: torch.Tensor
 
     def __init__(
         self,

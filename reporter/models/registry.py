@@ -91,7 +91,7 @@ def _path_hint(exc: Exception) -> str:
     return ""
 
 
-def _import_class(target: str) -> type:
+def _import_class(target: str) -> type[Any]:
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise InputError(f"--model-class must look like package.module:Class, got {target!r}")

@@ -79,7 +79,7 @@ def _finalize_html(value: Any) -> Any:
     return value if isinstance(value, Markup) else escape.visible(value)
 
 
-def _md_block(value: Any) -> escape.Safe:
+def _md_block(value: Any) -> escape.Safe | Markup:
     return escape.md_text(value, block=True)
 
 

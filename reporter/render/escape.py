@@ -58,7 +58,7 @@ def visible(value: Any, *, newlines: bool = False) -> str:
 # ---------------------------------------------------------------- terminal
 
 
-def terminal_text(value: Any) -> Safe:
+def terminal_text(value: Any) -> Safe | Markup:
     """One user string for the terminal: nothing in it can move the cursor, recolour or hide text."""
     return value if isinstance(value, (Safe, Markup)) else Safe(visible(value))
 
@@ -213,7 +213,7 @@ def _md_line(line: str, start: bool = True) -> str:
     return indent + line
 
 
-def md_text(value: Any, *, block: bool = False, start: bool = True) -> Safe:
+def md_text(value: Any, *, block: bool = False, start: bool = True) -> Safe | Markup:
     """User text as GitHub Markdown that renders as exactly this text: no HTML, emphasis, link, image,
     heading, quote/alert, table cell break, math or autolink can come out of it.
 

@@ -438,7 +438,7 @@ def _place_stages(section: FlowSection, canvas: _Canvas) -> _Layout:
     cond_inputs = [s for s in inputs if consumers.get(s.id) and all(c in cond_ids for c in consumers[s.id])]
     main_inputs = [s for s in inputs if s not in cond_inputs]
 
-    y = 48
+    y: float = 48
     bands: list[tuple[str, float, float, float, float]] = []
     top = y
     bottom = _place_inputs(main_inputs + cond_inputs, MAIN_X, COND_X + COND_W - MAIN_X, y + 22, boxes, 4)

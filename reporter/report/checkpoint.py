@@ -11,6 +11,9 @@ from pydantic import Field
 
 from reporter.report.base import Chart, Finding, ReportModel
 
+SuffixSource = Literal["file", "name"]
+ModelSource = Literal["embedded-config", "given-config", "inferred", "none"]
+
 
 class SectionSize(ReportModel):
     """Bytes of the file attributed to one section (tensor storages; 'other' holds the rest)."""
@@ -40,7 +43,7 @@ class TrainingState(ReportModel):
     best_loss: float | None = None
     suffix: str | None = Field(default=None, description="best, early_stop, final, ...: from the file when it "
                                "stored one, else from GENESIS's file name")
-    suffix_source: Literal["file", "name"] | None = None
+    suffix_source: SuffixSource | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -142,7 +145,7 @@ class WeightDecision(ReportModel):
 class ModelFromCheckpoint(ReportModel):
     """The model a checkpoint was trained with: its weights decide, the config fills in the rest."""
 
-    source: Literal["embedded-config", "given-config", "inferred", "none"] = Field(
+    source: ModelSource = Field(
         description="where values the weights cannot tell came from")
     architecture: str | None = None
     class_name: str | None = None

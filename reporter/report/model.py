@@ -28,10 +28,13 @@ class ToolInfo(ReportModel):
     python_version: str
 
 
+InputRole = Literal["config", "checkpoint", "report", "log"]
+
+
 class InputFile(ReportModel):
     """A file the report was made from, identified by content so archived reports can be traced."""
 
-    role: Literal["config", "checkpoint", "report", "log"]
+    role: InputRole
     path: str
     size_bytes: int
     sha256: str
@@ -50,11 +53,14 @@ class ReportMeta(ReportModel):
                                        "cache (same inputs, same genesis-report code, same torch)")
 
 
+ConfigSource = Literal["file", "default", "extension", "inferred", "checkpoint", "weights", "genesis", "option"]
+GenesisBasis = Literal["assumed", "config", "option", "weights"]
+
+
 class ConfigField(ReportModel):
     key: str
     value: JsonValue = Field(description="the value the report's model was built with")
-    source: Literal["file", "default", "extension", "inferred", "checkpoint", "weights", "genesis",
-                    "option"] = Field(
+    source: ConfigSource = Field(
         description="file: set in the input; default: GENESIS's dataclass default; extension: a genesis-report "
         "key; inferred: recovered from checkpoint tensors; checkpoint: embedded config; weights: the "
         "checkpoint's weights hold another value than the config (see input_value); genesis: GENESIS's code "
@@ -86,7 +92,7 @@ class GenesisCode(ReportModel):
     version: str | None = Field(description="genesis-report's name for the version, e.g. pmt_dit@27a044fa")
     code: str = Field(description="GENESIS file and commit")
     description: str
-    basis: Literal["assumed", "config", "option", "weights"] = Field(
+    basis: GenesisBasis = Field(
         description="assumed: the default for configs that do not say; config: named in the input; "
         "option: --genesis-version; weights: proven by the checkpoint's keys and shapes")
     basis_text: str
@@ -196,12 +202,15 @@ class NormalizationSection(ReportModel):
     explanation: str
 
 
+ReportSubject = Literal["config", "checkpoint", "module"]
+
+
 class Report(ReportModel):
     """One report: a config, a checkpoint, or both."""
 
     meta: ReportMeta
     title: str
-    subject: Literal["config", "checkpoint", "module"]
+    subject: ReportSubject
     findings: list[Finding]
     summary: SummarySection | None = Field(description="None only when no model could be built")
     config: ConfigSection | None

@@ -8,10 +8,12 @@ from pydantic import Field
 
 from reporter.report.base import Chart, ReportModel
 
+CheckpointKind = Literal["best", "epoch", "early_stop", "final", "other"]
+
 
 class CheckpointEntry(ReportModel):
     file: str = Field(description="Path relative to the task folder")
-    kind: Literal["best", "epoch", "early_stop", "final", "other"]
+    kind: CheckpointKind
     epoch: int | None = Field(description="0-based epoch index (from the checkpoint, else from the file name)")
     best_loss: float | None = Field(default=None, description="Best loss stored in the checkpoint, when read")
     global_step: int | None = None

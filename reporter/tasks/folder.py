@@ -13,6 +13,7 @@ from pathlib import Path
 
 from reporter.checkpoint.names import parse_checkpoint_name
 from reporter.errors import InputError
+from reporter.report.task import CheckpointKind
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 
@@ -20,7 +21,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth")
 @dataclass(frozen=True)
 class CheckpointFile:
     path: Path
-    kind: str  # best | epoch | early_stop | final | other
+    kind: CheckpointKind
     epoch: int | None  # from the file name (0-based), None for best/other
     experiment: str | None
     size_bytes: int

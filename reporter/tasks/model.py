@@ -10,7 +10,9 @@ from reporter.report.base import ReportModel
 from reporter.report.model import Report, ReportMeta
 from reporter.report.task import CheckpointEntry, TaskSection
 
-__all__ = ["CheckpointEntry", "IndexRow", "TaskReport", "TaskSection"]
+__all__ = ["CheckpointEntry", "IndexRow", "TaskReport", "TaskSection", "TaskStatus"]
+
+TaskStatus = Literal["failed", "unsafe", "non-finite", "errors", "warnings", "ok"]
 
 
 class TaskReport(ReportModel):
@@ -38,7 +40,7 @@ class IndexRow(ReportModel):
     findings: int | None = None
     findings_by_severity: dict[str, int] = Field(default_factory=dict)
     security_findings: int | None = Field(default=None, description="Findings of severity security (unsafe files)")
-    status: Literal["failed", "unsafe", "non-finite", "errors", "warnings", "ok"] = Field(
+    status: TaskStatus = Field(
         default="ok", description="the worst thing about the task: no report, an unsafe file, NaN/Inf values, "
         "an error finding, a warning; ok only when none")
     status_detail: str = Field(default="", description="what the status is about, e.g. the first NaN tensor")

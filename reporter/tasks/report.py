@@ -11,6 +11,7 @@ from reporter.errors import InputError, ReportError
 from reporter.limits import LOG_BYTES
 from reporter.options import ReportOptions
 from reporter.report.base import Chart, Finding, Series, Severity
+from reporter.report.model import Report
 from reporter.report.task import LossEpoch
 from reporter.report_facts import checkpoint_facts
 from reporter.tasks.fingerprint import task_fingerprint
@@ -33,8 +34,8 @@ def task_report(path: str | Path, options: ReportOptions) -> TaskReport:
     from reporter.pipeline import checkpoint_report, config_report, ranked
 
     problems: dict[str, str] = {}
-    report = None
-    reported_from = None
+    report: Report | None = None
+    reported_from = ""
     for candidate in folder.report_candidates():
         try:
             report = checkpoint_report(str(candidate.path), options, config_path=config)
@@ -112,7 +113,7 @@ def _checkpoint_entries(folder: TaskFolder, report: Any, reported_from: str | No
         if is_reported:
             facts = checkpoint_facts(report)
         elif problem is not None:
-            security = []
+            security: list[Finding] = []
         else:
             try:
                 facts, security = _light_checkpoint_facts(ckpt.path)
@@ -185,5 +186,10 @@ def _plot(value: float | None) -> float:
 
 
 def default_outputs(task: TaskReport | TaskFolder | str | Path) -> list[Path]:
-    root = Path(task.task.path) if isinstance(task, TaskReport) else Path(getattr(task, "root", task))
+    if isinstance(task, TaskReport):
+        root = Path(task.task.path)
+    elif isinstance(task, TaskFolder):
+        root = task.root
+    else:
+        root = Path(task)
     return [root / "reports" / f"report.{fmt}" for fmt in DEFAULT_FORMATS]
