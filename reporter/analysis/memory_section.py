@@ -10,6 +10,7 @@ was obtained, in the same words for every format.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from reporter.memory.categories import MEMORY_CATEGORIES
@@ -136,8 +137,7 @@ def estimate_from_prediction(p: MemoryPrediction) -> MemoryEstimate:
     return MemoryEstimate(
         mode=p.mode, precision=p.precision, batch_size=p.batch_size, peak_bytes=p.peak_bytes,
         peak_phase=p.peak_phase, at_peak=dict(p.at_peak),
-        attention=[AttentionKernelInfo(kernel=a.kernel, reason=a.reason, dtype=a.dtype, head_dim=a.head_dim,
-                                       seq_len=a.seq_len, dropout=a.dropout) for a in p.attention],
+        attention=[AttentionKernelInfo(**asdict(a)) for a in p.attention],
     )
 
 

@@ -18,7 +18,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.autograd.graph import saved_tensors_hooks
 
 from reporter.errors import InputError
-from reporter.memory.attention import AttentionRecorder
+from reporter.memory.attention import AttentionChoice, AttentionRecorder
 from reporter.memory.cpu_scratch import CpuScratch
 from reporter.memory.flops import FlopCount, FlopRecorder
 from reporter.memory.step import OptimizerSpec, Precision, autocast_context, first_tensor, training_step
@@ -41,11 +41,9 @@ EXACT_CATEGORIES = ("parameters", "buffers", "gradients", "optimizer_state", "in
 
 
 @dataclass(frozen=True)
-class AttentionKernel:
-    """The SDPA kernel assumed for one kind of attention call, and why."""
+class AttentionKernel(AttentionChoice):
+    """The SDPA kernel assumed for one kind of attention call, and why (the report's AttentionKernelInfo)."""
 
-    kernel: str
-    reason: str
     dtype: str
     head_dim: int
     seq_len: int

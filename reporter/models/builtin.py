@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
 from reporter.errors import InputError
@@ -25,7 +26,7 @@ from reporter.models.semantics import (
     standard_example_inputs,
     standard_inputs,
 )
-from reporter.models.spec import ArchitectureSpec, NormalizationInfo
+from reporter.models.spec import ArchitectureSpec, InputSemantics, NormalizationInfo
 from reporter.models.versions import GenesisVersion, resolve_version
 
 V2_FORMULA = "x' = (ln(1 + x) for time, then x - offset) / scale; label' = (label - offset) / scale"
@@ -123,16 +124,17 @@ def dit_normalization(model_cfg: Mapping[str, Any]) -> NormalizationInfo:
     )
 
 
-DIT = ArchitectureSpec(
-    name="dit",
-    class_name="PMTDit",
-    build=build_dit,
-    example_inputs=standard_example_inputs,
-    inputs=standard_inputs(),
-    output=EPS_OUTPUT,
-    notes=dit_notes,
-    normalization=dit_normalization,
-)
+def _spec(name: str, class_name: str, build: Callable[[Mapping[str, Any]], nn.Module],
+          notes: Callable[[Mapping[str, Any]], list[str]],
+          normalization: Callable[[Mapping[str, Any]], NormalizationInfo],
+          example_inputs: Callable[[Mapping[str, Any], int], dict[str, torch.Tensor]] = standard_example_inputs,
+          inputs: Callable[[], dict[str, InputSemantics]] = standard_inputs) -> ArchitectureSpec:
+    """A GENESIS architecture: every one predicts the noise ε from (x_sig_t, geom, t, label)."""
+    return ArchitectureSpec(name=name, class_name=class_name, build=build, example_inputs=example_inputs,
+                            inputs=inputs(), output=EPS_OUTPUT, notes=notes, normalization=normalization)
+
+
+DIT = _spec("dit", "PMTDit", build_dit, dit_notes, dit_normalization)
 
 
 # --- c-dit ----------------------------------------------------------------------------------------
@@ -181,16 +183,7 @@ def cdit_normalization(model_cfg: Mapping[str, Any]) -> NormalizationInfo:
     )
 
 
-CDIT = ArchitectureSpec(
-    name="c-dit",
-    class_name="PMTCDit",
-    build=build_cdit,
-    example_inputs=cdit_example_inputs,
-    inputs=cdit_inputs(),
-    output=EPS_OUTPUT,
-    notes=cdit_notes,
-    normalization=cdit_normalization,
-)
+CDIT = _spec("c-dit", "PMTCDit", build_cdit, cdit_notes, cdit_normalization, cdit_example_inputs, cdit_inputs)
 
 
 # --- cnn, resnet, hybrid, mlp --------------------------------------------------------------------
@@ -261,24 +254,11 @@ def forward_normalization(model_cfg: Mapping[str, Any]) -> NormalizationInfo:
     )
 
 
-def _conv_family_spec(name: str, class_name: str, build, notes) -> ArchitectureSpec:
-    return ArchitectureSpec(
-        name=name,
-        class_name=class_name,
-        build=build,
-        example_inputs=standard_example_inputs,
-        inputs=standard_inputs(),
-        output=EPS_OUTPUT,
-        notes=notes,
-        normalization=forward_normalization,
-    )
-
-
 BUILTIN_SPECS: tuple[ArchitectureSpec, ...] = (
     DIT,
     CDIT,
-    _conv_family_spec("cnn", "PMTCNN", build_cnn, conv_notes),
-    _conv_family_spec("resnet", "PMTResNet", build_resnet, conv_notes),
-    _conv_family_spec("hybrid", "PMTHybrid", build_hybrid, conv_notes),
-    _conv_family_spec("mlp", "PMTMLP", build_mlp, mlp_notes),
+    _spec("cnn", "PMTCNN", build_cnn, conv_notes, forward_normalization),
+    _spec("resnet", "PMTResNet", build_resnet, conv_notes, forward_normalization),
+    _spec("hybrid", "PMTHybrid", build_hybrid, conv_notes, forward_normalization),
+    _spec("mlp", "PMTMLP", build_mlp, mlp_notes, forward_normalization),
 )

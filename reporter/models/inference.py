@@ -226,30 +226,23 @@ def _infer_conv(shapes: Shapes) -> InferredModel:
     return result
 
 
-def _infer_hybrid(shapes: Shapes) -> InferredModel:
-    result = InferredModel(
-        "hybrid",
-        "PMTHybrid",
-        {
-            "architecture": "hybrid",
-            **_conditioned_values(shapes),
-            "kernel_size": _shape(shapes, "blocks.0.conv.0.weight")[2],
-        },
-    )
-    result.unrecoverable += ["seq_len", "heads", "dropout"]
+def _conditioned_model(architecture: str, class_name: str, shapes: Shapes, unrecoverable: list[str],
+                       **values: int) -> InferredModel:
+    """A hybrid or mlp model: the shared conditioned values, then its own; what the weights cannot tell."""
+    result = InferredModel(architecture, class_name,
+                           {"architecture": architecture, **_conditioned_values(shapes), **values})
+    result.unrecoverable += unrecoverable
     result.assumptions.append(NORMALIZATION_NOTE)
     return result
+
+
+def _infer_hybrid(shapes: Shapes) -> InferredModel:
+    return _conditioned_model("hybrid", "PMTHybrid", shapes, ["seq_len", "heads", "dropout"],
+                              kernel_size=_shape(shapes, "blocks.0.conv.0.weight")[2])
 
 
 def _infer_mlp(shapes: Shapes) -> InferredModel:
-    result = InferredModel(
-        "mlp",
-        "PMTMLP",
-        {"architecture": "mlp", **_conditioned_values(shapes)},
-    )
-    result.unrecoverable += ["seq_len", "dropout"]
-    result.assumptions.append(NORMALIZATION_NOTE)
-    return result
+    return _conditioned_model("mlp", "PMTMLP", shapes, ["seq_len", "dropout"])
 
 
 def infer_model_config(shapes: Shapes) -> InferredModel:

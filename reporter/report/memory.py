@@ -42,6 +42,8 @@ class MemoryRow(ReportModel):
 
 
 class AttentionKernelInfo(ReportModel):
+    """The SDPA kernel assumed for one kind of attention call, and why (reporter.memory.predict.AttentionKernel)."""
+
     kernel: str
     reason: str
     dtype: str
