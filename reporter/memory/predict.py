@@ -3,7 +3,7 @@
 The model, optimizer and a batch of the real input shapes are built under ``FakeTensorMode`` on device
 "cpu" (a fake tensor keeps its device, so torch makes the real kernel choices; the meta device would
 not). Step 1 at batch size 1 creates the optimizer state lazily, as a real first step does; the measured
-step at the requested batch size is then the steady state. See ../shared/notes for what was measured.
+step at the requested batch size is then the steady state. See docs/measurements.md for what was measured.
 """
 
 from __future__ import annotations
