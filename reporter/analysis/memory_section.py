@@ -353,7 +353,8 @@ def _charts(fp32: MemoryEstimate, amp: MemoryEstimate | None, trained: str,
                   + (" (as GENESIS trains)" if e.precision == trained else " (for comparison)"),
             kind="stacked_bar", categories=[e.precision], unit="bytes", x_label="bytes live at the traced peak",
             series=[Series(name=layer.replace("_", " "), values=[float(e.at_peak.get(layer, 0))])
-                    for layer in layers]))
+                    for layer in layers],
+            totals=[float(sum(e.at_peak.get(layer, 0) for layer in layers))]))
     if sweep is not None:
         traced = [(b, p) for b, p, t in zip(sweep.batch_sizes, sweep.peak_bytes, sweep.traced, strict=True) if t]
         fitted = [(b, p) for b, p, t in zip(sweep.batch_sizes, sweep.peak_bytes, sweep.traced, strict=True)]

@@ -221,6 +221,7 @@ def _charts(labels: list[str], facts: list[dict[str, Any]]) -> list[Chart]:
     charts.append(Chart(id="compare-params-by-type", title="Parameters by module type", kind="stacked_bar",
                         categories=labels, series=[Series(name=t, values=[float(f["params_by_type"].get(t, 0))
                                                                           for f in facts]) for t in types],
+                        totals=[float(sum(f["params_by_type"].get(t, 0) for t in types)) for f in facts],
                         unit="count"))
     if all(f["peak_memory_bytes"] is not None for f in facts):
         charts.append(Chart(id="compare-peak-memory", title="Predicted peak memory", kind="bar", categories=labels,

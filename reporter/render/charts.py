@@ -132,14 +132,16 @@ def _bar(plt, chart: Chart):
 def _stacked_bar(plt, chart: Chart):
     fig, ax = plt.subplots(figsize=(7.2, 1.2 + 0.45 * max(len(chart.categories), 1)))
     positions = list(range(len(chart.categories)))[::-1]
-    left = [0.0] * len(chart.categories)
+    ends = [0.0] * len(chart.categories)
     for i, series in enumerate(chart.series):
-        ax.barh(positions, series.values, left=left, color=PALETTE[i % len(PALETTE)], height=0.6, label=series.name)
-        left = [a + b for a, b in zip(left, series.values, strict=True)]
-    for y, total in zip(positions, left, strict=True):
-        ax.text(total * 1.01, y, _fmt(total, chart.unit), va="center", fontsize=8)
+        ax.barh(positions, series.values, left=ends, color=PALETTE[i % len(PALETTE)], height=0.6, label=series.name)
+        ends = [start + width for start, width in zip(ends, series.values, strict=True)]
+    totals: list[float | None] = list(chart.totals) or [None] * len(ends)  # each bar's total, from the analysis
+    for y, end, total in zip(positions, ends, totals, strict=True):
+        if total is not None:
+            ax.text(end * 1.01, y, _fmt(total, chart.unit), va="center", fontsize=8)
     ax.set_yticks(positions, labels=chart.categories)
-    top = max(left + [chart.threshold or 0.0]) * 1.25 or 1
+    top = max([*ends, chart.threshold or 0.0]) * 1.25 or 1
     ax.set_xlim(0, top)
     if chart.threshold is not None:
         ax.axvline(chart.threshold, color="#C44E52", linestyle="--", linewidth=1)

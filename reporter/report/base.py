@@ -75,3 +75,5 @@ class Chart(ReportModel):
     threshold_label: str = ""
     shares: list[float] = Field(default_factory=list, description="bar: each bar's fraction of the sum, printed "
                                 "beside its value (empty: no shares printed)")
+    totals: list[float] = Field(default_factory=list, description="stacked_bar: each bar's total (the sum of its "
+                                "series), printed at its end (empty: no totals printed)")

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from reporter.report.base import Chart, Finding, ReportModel
+from reporter.report.base import Chart, Finding, ReportModel, Severity
 from reporter.report.checkpoint import CheckpointReport
 from reporter.report.flow import FlowSection
 from reporter.report.memory import MemorySection
@@ -221,3 +221,13 @@ class Report(ReportModel):
     memory: MemorySection | None = Field(default=None, description="Traced training-step memory and FLOPs")
     flow: FlowSection | None = Field(default=None, description="Forward-pass data flow traced on fake tensors")
     modules: ModulesSection | None = None
+
+    @property
+    def security_findings(self) -> list[Finding]:
+        """The findings of severity security (files that ask to run code), shown apart and first."""
+        return [f for f in self.findings if f.severity == Severity.security]
+
+    @property
+    def other_findings(self) -> list[Finding]:
+        """Every finding but the security ones, in the report's order."""
+        return [f for f in self.findings if f.severity != Severity.security]
