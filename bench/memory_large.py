@@ -1,6 +1,6 @@
 """Cost of the full memory analysis of a ~400M-parameter DiT (hidden 1024, depth 24, 16 heads).
 
-Runs ``build_memory_section`` (fp32 + mixed precision + batch sweep + inference + FLOPs) in a fresh
+Runs ``analyse_memory`` (fp32 + mixed precision + batch sweep + inference + FLOPs) in a fresh
 subprocess and reports its wall time and peak RSS. Targets: ≤ 15 s and ≤ 600 MB on a 2-core CPU.
 
     python bench/memory_large.py [--target H100-80GB] [--batch-size 8]
@@ -24,12 +24,12 @@ def child(target: str, batch: int) -> dict:
     import resource
 
     start = time.perf_counter()
-    from reporter.analysis.memory_section import build_memory_section
+    from reporter.analysis.memory_section import analyse_memory
     from reporter.models import get_architecture, resolve_model_config
 
     imported = time.perf_counter()
     cfg = resolve_model_config(LARGE)
-    section = build_memory_section(
+    section = analyse_memory(
         get_architecture("dit"),
         cfg,
         {"optimizer": "AdamW", "use_amp": True},

@@ -16,7 +16,6 @@ from typing import Any
 
 from reporter.errors import InputError, ReportError
 from reporter.options import ReportOptions
-from reporter.report.base import Finding, Severity
 from reporter.report.model import Report
 
 __all__ = ["InputError", "Report", "ReportError", "ReportOptions", "render_report", "report_from_checkpoint",
@@ -48,30 +47,9 @@ def report_from_module(module: Any, *, title: str | None = None, architecture: s
                        verbose: bool = False, batch_size: int | None = None) -> Report:
     """Report on a live `torch.nn.Module` (e.g. the model being trained): exact parameter counts and
     attribution. Sections that need a GENESIS config (config, normalization, data flow) are absent."""
-    import torch
+    from reporter.pipeline import module_report
 
-    from reporter.analysis.meta import build_meta
-    from reporter.analysis.modules import analyse_modules
-    from reporter.analysis.parameters import analyse_parameters
-    from reporter.analysis.summary import analyse_summary
-
-    if not isinstance(module, torch.nn.Module):
-        raise InputError(f"expected a torch.nn.Module, got {type(module).__name__}")
-    name = architecture or type(module).__name__
-    summary = analyse_summary(module, name, {}, notes=["Made from a live nn.Module: no config was read."])
-    return Report(
-        meta=build_meta([], {"verbose": verbose, "batch_size": batch_size, "source": "module"}),
-        title=title or f"{type(module).__name__} (live module)",
-        subject="module",
-        findings=[Finding(severity=Severity.info, code="module.live",
-                          message="Report made from a live nn.Module; config, normalization and data flow "
-                                  "sections need a GENESIS config.", where=type(module).__name__)],
-        summary=summary,
-        config=None,
-        parameters=analyse_parameters(module),
-        normalization=None,
-        modules=analyse_modules(module) if verbose else None,
-    )
+    return module_report(module, title=title, architecture=architecture, verbose=verbose, batch_size=batch_size)
 
 
 def render_report(report: Report, fmt: str = "html", *, embed_images: bool = True, verbose: bool = False) -> str:

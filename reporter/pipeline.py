@@ -88,13 +88,13 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
     from the state_dict's key names and shapes (what could not be recovered is listed).
     """
     from reporter.checkpoint import read_checkpoint
-    from reporter.checkpoint.analyze import analyze_checkpoint
+    from reporter.checkpoint.analyze import analyse_checkpoint
     from reporter.config.loader import load_config_mapping
 
     given = load_config(config_path) if config_path else None
     ckpt = read_checkpoint(checkpoint_path, progress=progress, digest_cache_on=options.digest_cache,
                            verify_digest=options.verify_digest)
-    section = analyze_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None,
+    section = analyse_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None,
                                  genesis_version=options.genesis_version,
                                  given_name=Path(config_path).name if config_path else None)
     inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
@@ -179,6 +179,30 @@ def model_class_report(options: ReportOptions) -> Report:
     built = build_from_config(config, options.model_class)
     return assemble(built, config, options, [], subject="config", config_source="(none: class defaults)",
                     choice=ModelChoice(model_cfg=dict(config.model), genesis=None))
+
+
+def module_report(module: Any, *, title: str | None = None, architecture: str | None = None,
+                  verbose: bool = False, batch_size: int | None = None) -> Report:
+    """Report on a live `torch.nn.Module`: parameter counts and attribution (reporter.api.report_from_module)."""
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise InputError(f"expected a torch.nn.Module, got {type(module).__name__}")
+    name = architecture or type(module).__name__
+    summary = analyse_summary(module, name, {}, notes=["Made from a live nn.Module: no config was read."])
+    return Report(
+        meta=build_meta([], {"verbose": verbose, "batch_size": batch_size, "source": "module"}),
+        title=title or f"{type(module).__name__} (live module)",
+        subject="module",
+        findings=[Finding(severity=Severity.info, code="module.live",
+                          message="Report made from a live nn.Module; config, normalization and data flow "
+                                  "sections need a GENESIS config.", where=type(module).__name__)],
+        summary=summary,
+        config=None,
+        parameters=analyse_parameters(module),
+        normalization=None,
+        modules=analyse_modules(module) if verbose else None,
+    )
 
 
 def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, inputs: list,
@@ -276,12 +300,12 @@ def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
     """Trace the forward pass; a model whose forward needs real values gets a finding, not a crash."""
     import torch
 
-    from reporter.flow import FlowTraceError, analyze_flow
+    from reporter.flow import FlowTraceError, analyse_flow
 
     try:
         with torch.device("meta"):
             inputs = built.spec.example_inputs(built.model_cfg, batch_size)
-        return analyze_flow(built.module, inputs, spec=built.spec, model_cfg=built.model_cfg,
+        return analyse_flow(built.module, inputs, spec=built.spec, model_cfg=built.model_cfg,
                             batch_size=batch_size), []
     except (FlowTraceError, InputError, RuntimeError, TypeError, ValueError, OverflowError) as exc:
         return None, [Finding(severity=Severity.warning, code="flow.untraceable",
@@ -361,11 +385,11 @@ def _memory_key(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
 def _memory(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
             batch_size: int, target: Any) -> tuple[Any, list[Finding]]:
     """Trace a training step for the memory section; its own findings are surfaced with the others."""
-    from reporter.analysis.memory_section import build_memory_section
+    from reporter.analysis.memory_section import analyse_memory
     from reporter.flow import FlowTraceError
 
     try:
-        section = build_memory_section(built.spec, built.model_cfg, config.training, batch_size, target,
+        section = analyse_memory(built.spec, built.model_cfg, config.training, batch_size, target,
                                        options.sample_batch, amp_dtype=options.amp_dtype)
     except NoExampleInputs as exc:
         return None, [Finding(severity=Severity.warning, code="memory.untraceable",

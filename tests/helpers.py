@@ -40,7 +40,7 @@ def flow_of(cfg: dict, batch_size: int):
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    from reporter.flow import analyze_flow
+    from reporter.flow import analyse_flow
     from reporter.models import get_architecture
 
     spec = get_architecture(cfg.get("architecture", "dit"))
@@ -48,4 +48,4 @@ def flow_of(cfg: dict, batch_size: int):
         model = spec.build(cfg)
     with FakeTensorMode():
         inputs = spec.example_inputs(cfg, batch_size)
-    return analyze_flow(model, inputs, spec=spec, model_cfg=cfg, batch_size=batch_size)
+    return analyse_flow(model, inputs, spec=spec, model_cfg=cfg, batch_size=batch_size)

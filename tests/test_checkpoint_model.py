@@ -7,7 +7,7 @@ import torch
 from test_checkpoint_helpers import forget_module, load_config_module
 
 from reporter.checkpoint import read_checkpoint
-from reporter.checkpoint.analyze import analyze_checkpoint
+from reporter.checkpoint.analyze import analyse_checkpoint
 from reporter.checkpoint.compare import compare_state_dict, config_differences
 from reporter.models.registry import build_model
 
@@ -30,7 +30,7 @@ def _genesis_checkpoint(tmp_path, state_dict, with_config=True):
 def test_model_built_from_embedded_config_has_exact_parameter_count(tmp_path):
     model = build_model(DEFAULT_YAML_MODEL)
     path = _genesis_checkpoint(tmp_path, model.state_dict())
-    report = analyze_checkpoint(read_checkpoint(path), weights=False)
+    report = analyse_checkpoint(read_checkpoint(path), weights=False)
     assert report.model.source == "embedded-config"
     assert report.model.class_name == "PMTDit"
     assert report.model.parameters == 98_648
@@ -42,7 +42,7 @@ def test_model_inferred_from_bare_state_dict_lists_what_is_unknown(tmp_path):
     model = build_model({**DEFAULT_YAML_MODEL, "genesis_version": "pmt_dit@4037ba45"})
     path = tmp_path / "bare.pth"
     torch.save(model.state_dict(), path)
-    report = analyze_checkpoint(read_checkpoint(path), weights=False)
+    report = analyse_checkpoint(read_checkpoint(path), weights=False)
     info = report.model
     assert info.source == "inferred" and info.parameters == 16_088 and info.findings == []
     assert info.values["hidden"] == 16 and info.values["depth"] == 3 and info.values["fusion"] == "SUM"
@@ -57,7 +57,7 @@ def test_missing_unexpected_and_mismatched_keys_are_findings(tmp_path):
     state["extra.weight"] = torch.zeros(3)
     state["ln_out.weight"] = torch.ones(17)
     path = _genesis_checkpoint(tmp_path, state)
-    report = analyze_checkpoint(read_checkpoint(path), weights=False)
+    report = analyse_checkpoint(read_checkpoint(path), weights=False)
     codes = {(f.code, f.where) for f in report.model.findings}
     assert codes == {("weights.missing-key", "out_proj.bias"), ("weights.unexpected-key", "extra.weight"),
                      ("weights.shape-mismatch", "ln_out.weight")}
@@ -69,7 +69,7 @@ def test_weights_win_over_a_given_config_and_differences_are_listed(tmp_path):
     given = {"model": {**DEFAULT_YAML_MODEL, "hidden": 32, "dropout": 0.2},
              "training": {"learning_rate": 2e-4, "num_epochs": 100, "optimizer": "AdamW",
                           "scheduler": "plateau"}}
-    report = analyze_checkpoint(read_checkpoint(path), weights=False, given_config=given)
+    report = analyse_checkpoint(read_checkpoint(path), weights=False, given_config=given)
     info = report.model
     assert info.source == "given-config"
     assert info.values["hidden"] == 16 and info.parameters == 98_648  # the weights decide

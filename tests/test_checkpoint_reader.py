@@ -13,15 +13,16 @@ import torch
 from test_checkpoint_helpers import TinyDit, forget_module, load_config_module, trainer_checkpoint
 
 from reporter.checkpoint import read_checkpoint
-from reporter.checkpoint.analyze import analyze_checkpoint, exit_status
+from reporter.checkpoint.analyze import analyse_checkpoint
 from reporter.errors import InputError
+from reporter.report_facts import exit_status
 
 
 @pytest.mark.parametrize("era", ["earliest", "mid", "late"])
 def test_trainer_checkpoint_of_each_era(tmp_path, era):
     path, model = trainer_checkpoint(tmp_path, era=era)
     assert "config" not in sys.modules
-    report = analyze_checkpoint(read_checkpoint(path))
+    report = analyse_checkpoint(read_checkpoint(path))
     assert report.file.structure == "trainer-checkpoint"
     assert report.training.epoch_stored == 7 and report.training.epochs_completed == 8
     assert report.training.global_step == 1234
@@ -37,7 +38,7 @@ def test_trainer_checkpoint_of_each_era(tmp_path, era):
     assert report.optimizer.state_tensors == 3 * len(list(model.parameters()))
     assert report.optimizer.state_bytes == 2 * 4 * params + 4 * len(list(model.parameters()))
     assert report.file.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert report.security_findings == [] and exit_status(report) == 0
+    assert report.security_findings == [] and exit_status(report.security_findings) == 0
     config = report.config
     assert config["model"]["hidden"] == 16 and config["model"]["affine_scales"][2] == 600.0
     assert config["training"]["fusion_kind"] == "SUM"
@@ -66,13 +67,13 @@ def test_trainer_checkpoint_of_each_era(tmp_path, era):
 def test_adam_is_told_from_adamw_and_sgd(tmp_path):
     (tmp_path / "a").mkdir()
     adam, _ = trainer_checkpoint(tmp_path / "a", optimizer="Adam", scheduler="cosine")
-    report = analyze_checkpoint(read_checkpoint(adam), weights=False)
+    report = analyse_checkpoint(read_checkpoint(adam), weights=False)
     assert report.optimizer.type == "Adam"
     assert report.scheduler.type == "CosineAnnealingLR"
     assert report.scheduler.last_epoch == 1 and report.scheduler.current_lr[0] < 3e-4
     (tmp_path / "s").mkdir()
     sgd, _ = trainer_checkpoint(tmp_path / "s", optimizer="SGD", scheduler=None)
-    report = analyze_checkpoint(read_checkpoint(sgd), weights=False)
+    report = analyse_checkpoint(read_checkpoint(sgd), weights=False)
     assert report.optimizer.type == "SGD" and report.optimizer.param_groups[0].momentum == 0.9
     assert report.scheduler is None
 
@@ -81,7 +82,7 @@ def test_weight_statistics_are_exact(tmp_path):
     model = TinyDit()
     path = tmp_path / "sd.pth"
     torch.save(model.state_dict(), path)
-    health = analyze_checkpoint(read_checkpoint(path)).weight_health
+    health = analyse_checkpoint(read_checkpoint(path)).weight_health
     stats = {s.name: s for s in health.tensors}
     for name, tensor in model.state_dict().items():
         values = tensor.double().reshape(-1)
@@ -111,7 +112,7 @@ def test_nan_in_one_weight_is_reported_by_name(tmp_path):
     state = opt.state_dict()
     torch.save({"epoch": 0, "global_step": 1, "model_state_dict": model.state_dict(),
                 "optimizer_state_dict": state, "best_loss": float("inf")}, path)
-    report = analyze_checkpoint(read_checkpoint(path))
+    report = analyse_checkpoint(read_checkpoint(path))
     (error,) = [f for f in report.findings if f.code == "weights.non-finite"]
     assert error.items == ["blocks.1.mlp.fc1.weight (1 NaN, 0 Inf)", "out_proj.bias (0 NaN, 1 Inf)"]
     assert error.where == "blocks.1.mlp.fc1.weight" and error.severity == "error"
@@ -134,7 +135,7 @@ def test_nan_in_optimizer_state_is_reported(tmp_path):
     path = tmp_path / "opt.pt"
     torch.save({"epoch": 0, "global_step": 1, "model_state_dict": model.state_dict(),
                 "optimizer_state_dict": opt.state_dict(), "best_loss": 1.0}, path)
-    report = analyze_checkpoint(read_checkpoint(path))
+    report = analyse_checkpoint(read_checkpoint(path))
     found = [f for f in report.findings if f.code == "optimizer.non-finite"]
     assert len(found) == 1 and found[0].where == f"state[{index}].exp_avg_sq"
     assert "out_proj.weight" in found[0].message
@@ -180,7 +181,7 @@ def test_pickled_whole_module_reports_class_without_importing(tmp_path):
     assert ckpt.structure == "module" and ckpt.module_class == "genesis_models_x.PMTDitX"
     assert set(ckpt.state_dict) == {"proj.weight", "proj.bias", "scale"}
     assert torch.equal(ckpt.state_dict["proj.weight"].load(), model.proj.weight.detach())
-    report = analyze_checkpoint(ckpt)
+    report = analyse_checkpoint(ckpt)
     assert report.file.module_class == "genesis_models_x.PMTDitX"
     kinds = {g.name: g.kind for g in report.foreign_globals}
     # torch.load(weights_only=False) would import genesis_models_x (running its code) to build the
@@ -188,7 +189,7 @@ def test_pickled_whole_module_reports_class_without_importing(tmp_path):
     assert kinds["genesis_models_x.PMTDitX"] == "refused-callable"
     assert kinds["torch.nn.modules.linear.Linear"] == "module-class"
     assert [f.where for f in report.security_findings] == ["genesis_models_x.PMTDitX"]
-    assert exit_status(report) == 3
+    assert exit_status(report.security_findings) == 3
     assert any(f.code == "checkpoint.pickled-module" for f in report.findings)
 
 
@@ -253,7 +254,7 @@ def test_float32_fast_path_precision_and_cancellation_guard(tmp_path):
     tensors["sparse.weight"][0, :7] = -0.0
     path = tmp_path / "big.pth"
     torch.save(tensors, path)
-    stats = {s.name: s for s in analyze_checkpoint(read_checkpoint(path)).weight_health.tensors}
+    stats = {s.name: s for s in analyse_checkpoint(read_checkpoint(path)).weight_health.tensors}
     for name, tensor in tensors.items():
         values = tensor.double().reshape(-1)
         s = stats[name]
@@ -291,7 +292,7 @@ def test_progress_is_reported_for_each_long_stage(tmp_path):
     seen: dict[str, list[float]] = {}
     report_progress = lambda stage, fraction: seen.setdefault(stage, []).append(fraction)  # noqa: E731
     ckpt = read_checkpoint(path, progress=report_progress)
-    analyze_checkpoint(ckpt, progress=report_progress)
+    analyse_checkpoint(ckpt, progress=report_progress)
     assert set(seen) == {"reading pickle", "sha256", "weight statistics", "optimizer state check"}
     for fractions in seen.values():
         assert fractions == sorted(fractions) and fractions[-1] == 1.0
@@ -358,7 +359,7 @@ def test_corrupted_bytes_never_escape_as_tracebacks(tmp_path, legacy):
         target = tmp_path / f"m{index}.pt"
         target.write_bytes(bytes(mutated))
         try:
-            analyze_checkpoint(read_checkpoint(target)).model_dump_json()
+            analyse_checkpoint(read_checkpoint(target)).model_dump_json()
             outcomes["report"] += 1
         except InputError as exc:
             assert "\n" not in str(exc)
@@ -370,5 +371,5 @@ def test_hash_can_be_skipped(tmp_path):
     path = tmp_path / "w.pt"
     torch.save({"w": torch.ones(3)}, path)
     assert read_checkpoint(path, sha256=False).sha256 is None
-    report = analyze_checkpoint(read_checkpoint(path, sha256=False))
+    report = analyse_checkpoint(read_checkpoint(path, sha256=False))
     assert report.file.sha256 is None and report.weight_health.total_numel == 3

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from reporter.checkpoint import read_checkpoint
-from reporter.checkpoint.analyze import analyze_checkpoint, exit_status
+from reporter.checkpoint.analyze import analyse_checkpoint
+from reporter.report_facts import exit_status
 
 
 class _Payload:
@@ -40,9 +41,9 @@ def _nest(value, depth=40):
 
 
 def _check(path, marker, expected_global):
-    report = analyze_checkpoint(read_checkpoint(path))
+    report = analyse_checkpoint(read_checkpoint(path))
     assert not marker.exists(), "the payload ran"
-    assert exit_status(report) == 3
+    assert exit_status(report.security_findings) == 3
     # protocol 2 writes Python 3's builtins under its Python 2 name
     accepted = {expected_global, expected_global.replace("builtins.", "__builtin__.")}
     names = {f.where for f in report.security_findings}
@@ -127,8 +128,8 @@ def test_payload_inside_zip_data_pkl_written_by_hand(tmp_path):
 def test_benign_checkpoint_has_no_security_finding(tmp_path):
     path = tmp_path / "ok.pt"
     torch.save({"w": torch.ones(2)}, path)
-    report = analyze_checkpoint(read_checkpoint(path))
-    assert report.security_findings == [] and exit_status(report) == 0
+    report = analyse_checkpoint(read_checkpoint(path))
+    assert report.security_findings == [] and exit_status(report.security_findings) == 0
 
 
 def test_memory_exhaustion_pickles_are_refused_before_unpickling(tmp_path):

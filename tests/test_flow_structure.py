@@ -7,7 +7,7 @@ import torch
 from helpers import flow_of, model_section
 from torch import nn
 
-from reporter.flow import analyze_flow
+from reporter.flow import analyse_flow
 from reporter.models import list_architectures
 from reporter.render.flow_svg import flow_to_svg
 
@@ -118,8 +118,8 @@ def test_an_added_layer_appears_in_the_flow_with_its_shapes():
         return {s.label: s for stage in section.stages for s in stage.steps}
 
     inputs = {"x": torch.zeros(2, 10, 3)}
-    base = analyze_flow(_Small(extra=False), inputs, batch_size=2)
-    grown = analyze_flow(_Small(extra=True), inputs, batch_size=2)
+    base = analyse_flow(_Small(extra=False), inputs, batch_size=2)
+    grown = analyse_flow(_Small(extra=True), inputs, batch_size=2)
     assert "extra: Conv1d" not in labels(base)
     extra = labels(grown)["extra: Conv1d"]
     assert extra.inputs[0].text == "(2, 8, 10)" and extra.outputs[0].text == "(2, 12, 10)"
@@ -138,7 +138,7 @@ def test_a_wrapper_is_looked_through():
         def forward(self, x):
             return self.model(x)
 
-    section = analyze_flow(Wrapper(), {"x": torch.zeros(2, 10, 3)}, batch_size=2)
+    section = analyse_flow(Wrapper(), {"x": torch.zeros(2, 10, 3)}, batch_size=2)
     labels = [s.label for s in section.stages[1].steps]
     assert labels[0] == "inp: Linear" and "extra: Conv1d" in labels
 

@@ -16,19 +16,20 @@ from inprocess import run_main
 
 from reporter.checkpoint import read_checkpoint
 from reporter.checkpoint import unpickler as unpickler_module
-from reporter.checkpoint.analyze import analyze_checkpoint, exit_status
+from reporter.checkpoint.analyze import analyse_checkpoint
 from reporter.errors import InputError
+from reporter.report_facts import exit_status
 
 
 def _verdict(path):
     """(exit status, report or error message) of reading and analysing ``path`` in-process."""
     try:
-        report = analyze_checkpoint(read_checkpoint(path, sha256=False))
+        report = analyse_checkpoint(read_checkpoint(path, sha256=False))
     except InputError as exc:
         assert "\n" not in str(exc) and str(path) in str(exc)
         return 2, str(exc)
     report.model_dump_json()  # the report must serialise
-    return exit_status(report), report
+    return exit_status(report.security_findings), report
 
 
 @pytest.mark.parametrize(("module", "name"), hostile.DOTTED)
@@ -161,7 +162,7 @@ def test_strided_tensors_are_summarised_without_copying_them_whole(tmp_path):
     base = torch.randn(64, 48, generator=torch.Generator().manual_seed(3))
     path = tmp_path / "t.pt"
     torch.save({"w": base.t()}, path)  # saved as a non-contiguous view of its storage
-    report = analyze_checkpoint(read_checkpoint(path, sha256=False))
+    report = analyse_checkpoint(read_checkpoint(path, sha256=False))
     stats = report.weight_health.tensors[0]
     assert stats.numel == base.numel()
     assert stats.mean == pytest.approx(base.double().mean().item(), rel=1e-9)

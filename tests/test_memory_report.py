@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reporter.analysis.memory_section import build_memory_section
+from reporter.analysis.memory_section import analyse_memory
 from reporter.memory.target_choice import TargetSetting, choose_target, default_setting
 from reporter.models import get_architecture, resolve_model_config
 from reporter.report.memory import MemorySection
@@ -23,7 +23,7 @@ def _default_cfg() -> dict:
 @pytest.fixture(scope="module")
 def section() -> MemorySection:
     cfg = _default_cfg()
-    return build_memory_section(get_architecture("dit"), resolve_model_config(cfg["model"]), cfg["training"], 64,
+    return analyse_memory(get_architecture("dit"), resolve_model_config(cfg["model"]), cfg["training"], 64,
                                 "H100-80GB", sample_batch=16)
 
 
@@ -97,13 +97,13 @@ def test_cpu_target_trains_fp32_as_genesis_does():
     """GENESIS's autocast('cuda') does nothing on a CPU: a use_amp config trains fp32 there (reference §6)."""
     cfg = _default_cfg()
     model_cfg = resolve_model_config({**cfg["model"], "dropout": 0.0, "seq_len": 300})
-    section = build_memory_section(get_architecture("dit"), model_cfg, cfg["training"], 8, "cpu", sweep=False,
+    section = analyse_memory(get_architecture("dit"), model_cfg, cfg["training"], 8, "cpu", sweep=False,
                                    flops=False)
     assert cfg["training"]["use_amp"] is True
     assert section.training_precision == "fp32" and section.amp is None
     assert "does nothing on a CPU" in section.precision_basis
     assert [r.key for r in section.table][-1] == "total"  # no CUDA lines
-    asked = build_memory_section(get_architecture("dit"), model_cfg, cfg["training"], 8, "cpu", sweep=False,
+    asked = analyse_memory(get_architecture("dit"), model_cfg, cfg["training"], 8, "cpu", sweep=False,
                                  flops=False, amp_dtype="bf16")
     assert asked.training_precision == "fp32" and asked.amp.precision == "bf16"
     assert "not what GENESIS runs" in asked.amp_label
@@ -129,7 +129,7 @@ def test_target_follows_the_input(monkeypatch, tmp_path):
 def test_unnamed_gpu_gives_figures_without_fit_verdicts():
     cfg = _default_cfg()
     model_cfg = resolve_model_config({**cfg["model"], "seq_len": 300})
-    section = build_memory_section(get_architecture("dit"), model_cfg, cfg["training"], 1024, "cuda", flops=False)
+    section = analyse_memory(get_architecture("dit"), model_cfg, cfg["training"], 1024, "cuda", flops=False)
     assert section.capacity_bytes is None and section.largest_fitting_batch is None
     assert section.sweep.capacity_bytes is None
     assert not any(f.code in ("memory.does-not-fit", "memory.batch-too-large") for f in section.findings)
@@ -147,7 +147,7 @@ def test_memory_worker_gives_the_same_section_as_the_inline_trace(monkeypatch):
     model_cfg = resolve_model_config({**cfg["model"], "seq_len": 64})
 
     def compute():
-        section = build_memory_section(get_architecture("dit"), model_cfg, cfg["training"], 4, "H100-80GB",
+        section = analyse_memory(get_architecture("dit"), model_cfg, cfg["training"], 4, "H100-80GB",
                                        flops=False)
         return section, list(section.findings)
 

@@ -41,7 +41,7 @@ _ACCURACY_COVERS = ("the traced steps: the predicted rows of the table, the trac
                     "the largest fitting batch; sweep points read off the fitted lines are not covered")
 
 
-def build_memory_section(
+def analyse_memory(
     spec_or_callables: Any,
     model_cfg: Mapping[str, Any],
     training_cfg: Mapping[str, Any] | None,

@@ -1,4 +1,4 @@
-"""``analyze_checkpoint``: every checkpoint report section from one :class:`CheckpointFile`."""
+"""``analyse_checkpoint``: every checkpoint report section from one :class:`CheckpointFile`."""
 
 from __future__ import annotations
 
@@ -22,10 +22,9 @@ from reporter.checkpoint.weights import optimizer_state_findings, weight_health
 from reporter.report.checkpoint import CheckpointReport
 
 Progress = Callable[[str, float], None]
-SECURITY_EXIT_STATUS = 3
 
 
-def analyze_checkpoint(ckpt: CheckpointFile, *, progress: Progress | None = None, weights: bool = True,
+def analyse_checkpoint(ckpt: CheckpointFile, *, progress: Progress | None = None, weights: bool = True,
                        given_config: Mapping[str, Any] | None = None,
                        genesis_version: str | None = None, given_name: str | None = None) -> CheckpointReport:
     """Build the checkpoint report; weight statistics read tensor data, everything else metadata.
@@ -48,8 +47,3 @@ def analyze_checkpoint(ckpt: CheckpointFile, *, progress: Progress | None = None
         early_stopping=early_stopping_summary(ckpt), foreign_globals=foreign_globals(ckpt),
         weight_health=health, findings=findings,
     )
-
-
-def exit_status(report: CheckpointReport) -> int:
-    """3 when the file tried to run code (the report is still written), otherwise 0."""
-    return SECURITY_EXIT_STATUS if report.security_findings else 0

@@ -17,13 +17,13 @@ __all__ = [
     "FlowTraceError",
     "TensorMeta",
     "TraceNode",
-    "analyze_flow",
+    "analyse_flow",
     "build_flow_section",
     "trace_flow",
 ]
 
 
-def analyze_flow(
+def analyse_flow(
     model: nn.Module,
     inputs: Mapping[str, torch.Tensor],
     *,
