@@ -166,12 +166,13 @@ def _run(args: argparse.Namespace) -> int:
                          "or a task folder")
     if args.task and (args.config or args.checkpoint):
         raise InputError("give either a task folder or --config/--checkpoint, not both")
+    outputs = [(path, format_for_path(path, args.format)) for path in args.output]
+    _check_outputs(args, outputs)
     options = ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class,
                             target=args.target, gpu_memory=args.gpu_memory, sample_batch=args.sample_batch,
                             amp_dtype=args.amp_dtype, memory=not args.no_memory,
-                            genesis_version=args.genesis_version, cache=not args.no_cache)
-    outputs = [(path, format_for_path(path, args.format)) for path in args.output]
-    _check_outputs(args, outputs)
+                            genesis_version=args.genesis_version, cache=not args.no_cache,
+                            while_tracing=_chart_drawer(outputs, task=bool(args.task)))
     if args.task:
         from reporter.tasks.report import default_outputs, render_task, task_report
 
@@ -224,6 +225,20 @@ def _check_outputs(args: argparse.Namespace, outputs: list) -> None:
         paths += [str(p) for p in default_outputs(args.task)]
         may_create.append(Path(args.task) / "reports")
     check_outputs(paths, input_files([args.config, args.checkpoint, args.task]), may_create)
+
+
+def _chart_drawer(outputs: list[tuple[str, str]], task: bool = False):
+    """Draw charts ahead of rendering (while the memory steps are traced in a child) when an output has them
+    (a task folder's default outputs always do)."""
+    if not task and not any(fmt in ("html", "md") for _, fmt in outputs):
+        return None
+    from reporter.render.charts import chart_to_svg
+
+    def draw(charts: list) -> None:
+        for chart in charts:
+            chart_to_svg(chart)
+
+    return draw
 
 
 def _progress_printer():

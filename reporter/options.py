@@ -6,6 +6,7 @@ and `compare` reads archived JSON reports, before (or without) any model is buil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +29,9 @@ class ReportOptions:
     genesis_version: str | None = None  # --genesis-version: which GENESIS code a config is for
     cache: bool = True  # reuse data-flow and memory sections from the analysis cache (--no-cache)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Called with the finished sections' charts while the memory section's steps run in a child process
+    #: (the CLI draws them then, so drawing overlaps tracing); not an option that shapes any number.
+    while_tracing: Callable[[list[Any]], None] | None = field(default=None, repr=False, compare=False)
 
     def as_meta(self) -> dict[str, Any]:
         return {"verbose": self.verbose, "batch_size": self.batch_size, "model_class": self.model_class,

@@ -197,25 +197,31 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
     if norm_info.where != "unknown":  # third-party models have no GENESIS normalization buffers
         normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
     batch_size = resolve_batch_size(options, config)
-    plan = limits.plan_traces(model, lambda n: _example_inputs(built, n), batch_size)
     cached: list[str] = []
+    flow_key = _flow_key(built, batch_size)
+    flow = _from_cache("flow", flow_key, FlowSection, options, cached)
+    target = choose_report_target(options, config.top.get("device")) if options.memory else None
+    memory_key = _memory_key(built, config, options, batch_size, target) if options.memory else None
+    memory = _from_cache("memory", memory_key, MemorySection, options, cached) if options.memory else None
+    # the bounds are checked only for what must be traced (a cached section was within them when stored)
+    plan = limits.plan_traces(model, lambda n: _example_inputs(built, n), batch_size) if (
+        flow is None or (options.memory and memory is None)) else limits.TracePlan()
     with limits.quiet_torch():
-        memory, memory_findings, memory_job, memory_key = None, [], None, None
-        if options.memory and plan.memory is not None:
+        memory_findings, memory_job = list(memory.findings) if memory is not None else [], None
+        if options.memory and memory is None and plan.memory is not None:
             memory, memory_findings = _skipped("memory", plan.memory)
-        elif options.memory:  # first: its traced steps run in a child while this process does the rest
+        elif options.memory and memory is None:  # first: its steps run in a child while this process goes on
             from reporter.memory.worker import MemoryJob
 
-            target = choose_report_target(options, config.top.get("device"))
-            memory_key = _memory_key(built, config, options, batch_size, target)
-            memory = _from_cache("memory", memory_key, MemorySection, options, cached)
-            if memory is not None:
-                memory_findings = list(memory.findings)
-            else:
-                memory_job = MemoryJob(lambda: _memory(built, config, options, batch_size, target))
-        flow, flow_findings = _skipped("flow", plan.flow) if plan.flow is not None else _cached(
-            "flow", _flow_key(built, batch_size), FlowSection, lambda: _flow(built, batch_size), options, cached)
+            memory_job = MemoryJob(lambda: _memory(built, config, options, batch_size, target))
+        flow_findings: list[Finding] = []
+        if flow is None:
+            flow, flow_findings = _skipped("flow", plan.flow) if plan.flow is not None else _flow(built, batch_size)
+            _to_cache(flow_key, flow, options)
+        parameters = analyse_parameters(model)
         if memory_job is not None:
+            if options.while_tracing is not None:  # e.g. draw the parameter charts while the child traces
+                options.while_tracing(list(parameters.charts))
             memory, memory_findings = memory_job.result()
             _to_cache(memory_key, memory, options)
     experiment = config.top.get("experiment_name") or "model"
@@ -227,7 +233,7 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
         summary=summary,
         config=analyse_config(config, config_source, given_source, replaced=choice.replaced,
                               model_values=model_cfg),
-        parameters=analyse_parameters(model),
+        parameters=parameters,
         normalization=normalization,
         flow=flow,
         memory=memory,
@@ -282,21 +288,6 @@ def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
     except (FlowTraceError, InputError, RuntimeError, TypeError, ValueError, OverflowError) as exc:
         return None, [Finding(severity=Severity.warning, code="flow.untraceable",
                               message=f"data flow not traced: {exc}", where="flow")]
-
-
-def _cached(name: str, key: str | None, model: type, compute: Any, options: ReportOptions,
-            cached: list[str]) -> tuple[Any, list[Finding]]:
-    """A traced section from the analysis cache when its key is there, else computed and stored.
-
-    The key covers every input of the section and genesis-report's own code (reporter.analysis_cache);
-    ``cached`` collects the names of the sections that came from the cache, for the report's provenance.
-    """
-    section = _from_cache(name, key, model, options, cached)
-    if section is not None:
-        return section, list(getattr(section, "findings", []))
-    section, findings = compute()
-    _to_cache(key, section, options)
-    return section, findings
 
 
 def _from_cache(name: str, key: str | None, model: type, options: ReportOptions, cached: list[str]) -> Any:
