@@ -7,7 +7,7 @@ so every count here comes from the real module tree, not from a formula.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,38 +89,37 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
     """
     from reporter.checkpoint import read_checkpoint
     from reporter.checkpoint.analyze import analyze_checkpoint
+    from reporter.checkpoint.model_check import model_from_checkpoint
+    from reporter.checkpoint.sections import config_section
     from reporter.config.loader import load_config_mapping
 
     given = load_config(config_path) if config_path else None
-    ckpt = read_checkpoint(checkpoint_path, progress=progress)
-    section = analyze_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None,
-                                 genesis_version=options.genesis_version,
-                                 given_name=Path(config_path).name if config_path else None)
-    inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
-                             from_cache=section.file.sha256_from_cache)]
-    findings = [*section.security_findings, *section.findings]
+    ckpt = read_checkpoint(checkpoint_path, progress=progress)  # metadata; the sha256 runs on a thread
+    model = model_from_checkpoint(ckpt, _raw_config(given) if given else None, options.genesis_version,
+                                  Path(config_path).name if config_path else None)
+    embedded = config_section(ckpt)
+    findings: list[Finding] = []
     config, config_source, given_source = None, checkpoint_path, "checkpoint"
     if given is not None:
         config, config_source, given_source = given, str(config_path), "file"
-        inputs.insert(0, describe_input("config", config_path))
-        findings += _differences_from_embedded(given, section.config, checkpoint_path)
-    elif section.config and isinstance(section.config.get("model"), Mapping):
+        findings += _differences_from_embedded(given, embedded, checkpoint_path)
+    elif embedded and isinstance(embedded.get("model"), Mapping):
         try:
-            config = load_config_mapping(section.config, path=checkpoint_path)
+            config = load_config_mapping(embedded, path=checkpoint_path)
             config_source = f"{checkpoint_path} (embedded config)"
         except InputError as exc:
             findings.append(Finding(severity=Severity.warning, code="checkpoint.config-unusable",
                                     message=f"embedded config not usable: {exc.problem}", where="config"))
-    if config is None and section.model is not None and section.model.values:
-        config = load_config_mapping({"model": section.model.values}, path=checkpoint_path)
+    if config is None and model is not None and model.values:
+        config = load_config_mapping({"model": model.values}, path=checkpoint_path)
         config.findings = [f for f in config.findings if f.code != "config.missing-section"]
         config_source, given_source = f"{checkpoint_path} (inferred from the state_dict)", "inferred"
-    built, choice = None, None
+    built, choice, traces = None, None, None
     try:
-        if config is not None and section.model is not None and section.model.class_name is not None:
-            choice = choose_for_checkpoint(config, section.model)  # the weights decide
+        if config is not None and model is not None and model.class_name is not None:
+            choice = choose_for_checkpoint(config, model)  # the weights decide
             built = build_from_config(config, options.model_class, choice.model_cfg)
-        elif config is not None and section.model is None:  # no state_dict: the config is all there is
+        elif config is not None and model is None:  # no state_dict: the config is all there is
             choice = _config_choice(config, options)
             built = build_from_config(config, options.model_class, choice.model_cfg)
     except InputError as exc:  # a config from the file itself must not hide its findings (exit 3)
@@ -130,10 +129,18 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
         findings.append(Finding(severity=Severity.warning, code="checkpoint.model-unbuildable",
                                 message=f"the model of {config_source} cannot be built: {exc.problem}",
                                 where="config"))
+    if built is not None and config is not None:
+        traces = start_traces(built, config, options)  # the memory steps trace while the weights are read
+    section = analyze_checkpoint(ckpt, progress=progress, model=model)
+    inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
+                             from_cache=section.file.sha256_from_cache)]
+    if given is not None:
+        inputs.insert(0, describe_input("config", config_path))
+    findings = [*section.security_findings, *section.findings, *findings]
     if built is None:
         return _checkpoint_only_report(section, options, inputs, findings)
     report = assemble(built, config, options, inputs, subject="checkpoint", config_source=config_source,
-                      findings=findings, given_source=given_source, choice=choice)
+                      findings=findings, given_source=given_source, choice=choice, traces=traces)
     report.checkpoint = section
     if section.training is not None and section.training.epochs_completed is not None:
         report.title += f" · {section.training.epochs_completed} epochs"
@@ -179,14 +186,74 @@ def model_class_report(options: ReportOptions) -> Report:
                     choice=ModelChoice(model_cfg=dict(config.model), genesis=None))
 
 
+@dataclass
+class Traces:
+    """The traced sections of one report, started as early as the model is known (see `start_traces`)."""
+
+    batch_size: int
+    flow: Any = None
+    flow_findings: list[Finding] = field(default_factory=list)
+    flow_key: str | None = None
+    memory: Any = None
+    memory_findings: list[Finding] = field(default_factory=list)
+    memory_key: str | None = None
+    memory_job: Any = None
+    plan: Any = None
+    cached: list[str] = field(default_factory=list)
+
+
+def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions) -> Traces:
+    """Look the traced sections up in the analysis cache, and start the memory section's steps in a child
+    process (reporter.memory.worker) so they run while the caller reads weights, traces the flow and draws.
+    The bounds are checked only for what must be traced (a cached section was within them when stored)."""
+    traces = Traces(batch_size=resolve_batch_size(options, config))
+    batch_size = traces.batch_size
+    traces.flow_key = _flow_key(built, batch_size)
+    traces.flow = _from_cache("flow", traces.flow_key, FlowSection, options, traces.cached)
+    target = choose_report_target(options, config.top.get("device")) if options.memory else None
+    if options.memory:
+        traces.memory_key = _memory_key(built, config, options, batch_size, target)
+        traces.memory = _from_cache("memory", traces.memory_key, MemorySection, options, traces.cached)
+        traces.memory_findings = list(traces.memory.findings) if traces.memory is not None else []
+    traces.plan = limits.plan_traces(built.module, lambda n: _example_inputs(built, n), batch_size) if (
+        traces.flow is None or (options.memory and traces.memory is None)) else limits.TracePlan()
+    if options.memory and traces.memory is None:
+        if traces.plan.memory is not None:
+            traces.memory, traces.memory_findings = _skipped("memory", traces.plan.memory)
+        else:
+            from reporter.memory.worker import MemoryJob
+
+            with limits.quiet_torch():  # the child inherits the silenced loggers
+                traces.memory_job = MemoryJob(lambda: _memory(built, config, options, batch_size, target))
+    return traces
+
+
+def _finish_traces(traces: Traces, built: BuiltModel, options: ReportOptions, charts: list[Any]) -> None:
+    """Trace the flow here (unless cached), then collect the memory section from its child."""
+    with limits.quiet_torch():
+        if traces.flow is None:
+            traces.flow, traces.flow_findings = _skipped("flow", traces.plan.flow) if traces.plan.flow is not None \
+                else _flow(built, traces.batch_size)
+            _to_cache(traces.flow_key, traces.flow, options)
+        if traces.memory_job is not None:
+            if options.while_tracing is not None:  # e.g. draw the parameter charts while the child traces
+                options.while_tracing(charts)
+            traces.memory, traces.memory_findings = traces.memory_job.result()
+            traces.memory_job = None
+            _to_cache(traces.memory_key, traces.memory, options)
+
+
 def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, inputs: list,
              subject: str, config_source: str, choice: ModelChoice | None = None,
-             findings: list[Finding] | None = None, given_source: str = "file") -> Report:
+             findings: list[Finding] | None = None, given_source: str = "file",
+             traces: Traces | None = None) -> Report:
     """Run the model analyses shared by config and checkpoint reports, all on ``built`` (the chosen model).
 
-    ``choice`` says which GENESIS the model is and what differs from the input (default: the config's).
+    ``choice`` says which GENESIS the model is and what differs from the input (default: the config's);
+    ``traces`` are the traced sections when the caller started them early (default: started here).
     """
     spec, model, model_cfg = built.spec, built.module, built.model_cfg
+    traces = traces or start_traces(built, config, options)
     choice = choice or ModelChoice(model_cfg=dict(model_cfg), genesis=None)
     summary = analyse_summary(model, spec.name, model_cfg, notes=spec.notes(model_cfg), genesis=choice.genesis)
     norm_info = spec.normalization(model_cfg)
@@ -196,47 +263,23 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
     normalization = None
     if norm_info.where != "unknown":  # third-party models have no GENESIS normalization buffers
         normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
-    batch_size = resolve_batch_size(options, config)
-    cached: list[str] = []
-    flow_key = _flow_key(built, batch_size)
-    flow = _from_cache("flow", flow_key, FlowSection, options, cached)
-    target = choose_report_target(options, config.top.get("device")) if options.memory else None
-    memory_key = _memory_key(built, config, options, batch_size, target) if options.memory else None
-    memory = _from_cache("memory", memory_key, MemorySection, options, cached) if options.memory else None
-    # the bounds are checked only for what must be traced (a cached section was within them when stored)
-    plan = limits.plan_traces(model, lambda n: _example_inputs(built, n), batch_size) if (
-        flow is None or (options.memory and memory is None)) else limits.TracePlan()
-    with limits.quiet_torch():
-        memory_findings, memory_job = list(memory.findings) if memory is not None else [], None
-        if options.memory and memory is None and plan.memory is not None:
-            memory, memory_findings = _skipped("memory", plan.memory)
-        elif options.memory and memory is None:  # first: its steps run in a child while this process goes on
-            from reporter.memory.worker import MemoryJob
-
-            memory_job = MemoryJob(lambda: _memory(built, config, options, batch_size, target))
-        flow_findings: list[Finding] = []
-        if flow is None:
-            flow, flow_findings = _skipped("flow", plan.flow) if plan.flow is not None else _flow(built, batch_size)
-            _to_cache(flow_key, flow, options)
-        parameters = analyse_parameters(model)
-        if memory_job is not None:
-            if options.while_tracing is not None:  # e.g. draw the parameter charts while the child traces
-                options.while_tracing(list(parameters.charts))
-            memory, memory_findings = memory_job.result()
-            _to_cache(memory_key, memory, options)
+    parameters = analyse_parameters(model)
+    _finish_traces(traces, built, options, list(parameters.charts))
     experiment = config.top.get("experiment_name") or "model"
     return Report(
-        meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}, cached_sections=cached),
+        meta=build_meta(inputs, {**options.as_meta(), "batch_size": traces.batch_size},
+                        cached_sections=traces.cached),
         title=f"{experiment} — {summary.model_class}",
         subject=subject,
-        findings=ranked([*(findings or []), *config.findings, *choice.findings, *flow_findings, *memory_findings]),
+        findings=ranked([*(findings or []), *config.findings, *choice.findings, *traces.flow_findings,
+                         *traces.memory_findings]),
         summary=summary,
         config=analyse_config(config, config_source, given_source, replaced=choice.replaced,
                               model_values=model_cfg),
         parameters=parameters,
         normalization=normalization,
-        flow=flow,
-        memory=memory,
+        flow=traces.flow,
+        memory=traces.memory,
         modules=analyse_modules(model) if options.verbose else None,
     )
 

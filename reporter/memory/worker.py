@@ -63,6 +63,20 @@ class Forked(Generic[T]):
         os.close(write)
         self._pid, self._read = pid, read
 
+    def __del__(self) -> None:
+        """A job nobody waited for (the report failed first): stop its child and reap it."""
+        if self._pid is not None:
+            import signal
+
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+            except OSError:
+                pass
+            if self._read is not None:
+                os.close(self._read)
+            self._pid = None
+
     def result(self) -> T:
         """The child's result; a child that failed raises its error, as the inline work would."""
         if self._pid is None:
