@@ -113,3 +113,21 @@ def test_keys_differ_by_section_and_inputs_and_off_means_off(tmp_path, cache_dir
     monkeypatch.setenv("GENESIS_REPORT_NO_CACHE", "1")
     assert analysis_cache.load(analysis_cache.make_key("flow", {"a": 1})) is None
     assert not analysis_cache.store("k", "v")
+
+
+def test_compiled_templates_come_from_the_cache_and_a_bad_entry_is_compiled_again(cache_dir):
+    from reporter.render.environment import environment
+
+    def fresh_env():
+        return environment.__wrapped__("html")  # a new environment (and template cache) each time
+
+    name = "html/report.html.j2"
+    fresh_env().get_template(name)  # compiled and stored
+    env = fresh_env()
+    source, filename, _ = env.loader.get_source(env, name)
+    bucket = env.bytecode_cache.get_bucket(env, name, filename, source)
+    assert bucket.code is not None  # loaded, not compiled
+    analysis_cache.store(env.bytecode_cache._key(bucket), "not base64 of a code object")
+    assert env.bytecode_cache.get_bucket(env, name, filename, source).code is None
+    assert fresh_env().get_template(name).render  # compiled from the source again
+    assert env.bytecode_cache.get_bucket(env, name, filename, source).code is not None  # and stored again
