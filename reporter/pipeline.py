@@ -197,15 +197,18 @@ class Traces:
     memory: Any = None
     memory_findings: list[Finding] = field(default_factory=list)
     memory_key: str | None = None
-    memory_job: Any = None
+    job: Any = None  # the traced sections being computed (reporter.memory.worker.Forked)
     plan: Any = None
     cached: list[str] = field(default_factory=list)
 
 
 def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions) -> Traces:
-    """Look the traced sections up in the analysis cache, and start the memory section's steps in a child
-    process (reporter.memory.worker) so they run while the caller reads weights, traces the flow and draws.
-    The bounds are checked only for what must be traced (a cached section was within them when stored)."""
+    """Look the traced sections up in the analysis cache, and start tracing the others in a forked child
+    (reporter.memory.worker) while the caller reads the weights, draws and compiles templates.
+
+    Fake tensors need ``torch._dynamo``, whose import costs about as much as torch's: only the child
+    imports it, so this process spends that time on its own work. The bounds are checked only for what
+    must be traced (a cached section was within them when stored)."""
     traces = Traces(batch_size=resolve_batch_size(options, config))
     batch_size = traces.batch_size
     traces.flow_key = _flow_key(built, batch_size)
@@ -217,30 +220,67 @@ def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions
         traces.memory_findings = list(traces.memory.findings) if traces.memory is not None else []
     traces.plan = limits.plan_traces(built.module, lambda n: _example_inputs(built, n), batch_size) if (
         traces.flow is None or (options.memory and traces.memory is None)) else limits.TracePlan()
-    if options.memory and traces.memory is None:
-        if traces.plan.memory is not None:
-            traces.memory, traces.memory_findings = _skipped("memory", traces.plan.memory)
-        else:
-            from reporter.memory.worker import MemoryJob
+    need_flow = traces.flow is None
+    if need_flow and traces.plan.flow is not None:
+        traces.flow, traces.flow_findings = _skipped("flow", traces.plan.flow)
+        need_flow = False
+    need_memory = options.memory and traces.memory is None
+    if need_memory and traces.plan.memory is not None:
+        traces.memory, traces.memory_findings = _skipped("memory", traces.plan.memory)
+        need_memory = False
+    if need_flow or need_memory:
+        from reporter.memory.worker import Forked
 
-            with limits.quiet_torch():  # the child inherits the silenced loggers
-                traces.memory_job = MemoryJob(lambda: _memory(built, config, options, batch_size, target))
+        traces.job = Forked(lambda: _traced(built, config, options, batch_size, target, need_flow, need_memory))
     return traces
 
 
-def _finish_traces(traces: Traces, built: BuiltModel, options: ReportOptions, charts: list[Any]) -> None:
-    """Trace the flow here (unless cached), then collect the memory section from its child."""
+def _traced(built: BuiltModel, config: LoadedConfig, options: ReportOptions, batch_size: int, target: Any,
+            need_flow: bool, need_memory: bool) -> dict[str, Any]:
+    """The traced sections (in the child): the flow in a child of its own while the memory steps trace
+    here (they fork once more for the fp32 step when there is a mixed-precision column)."""
+    import torch._dynamo  # noqa: F401 - fake tensors need it: imported once, before the children fork
+
+    from reporter.memory.worker import Forked
+
+    done: dict[str, Any] = {}
     with limits.quiet_torch():
-        if traces.flow is None:
-            traces.flow, traces.flow_findings = _skipped("flow", traces.plan.flow) if traces.plan.flow is not None \
-                else _flow(built, traces.batch_size)
-            _to_cache(traces.flow_key, traces.flow, options)
-        if traces.memory_job is not None:
-            if options.while_tracing is not None:  # e.g. draw the parameter charts while the child traces
-                options.while_tracing(charts)
-            traces.memory, traces.memory_findings = traces.memory_job.result()
-            traces.memory_job = None
-            _to_cache(traces.memory_key, traces.memory, options)
+        flow_job = Forked(lambda: _flow(built, batch_size)) if need_flow else None
+        if need_memory:
+            done["memory"] = _memory(built, config, options, batch_size, target)
+        if flow_job is not None:
+            done["flow"] = flow_job.result()
+    return done
+
+
+def _finish_traces(traces: Traces, options: ReportOptions, charts: list[Any]) -> None:
+    """Collect the traced sections from their child (drawing the parameter charts meanwhile) and keep them
+    in the analysis cache. A child that died (e.g. killed for memory) is a finding, not a failed report."""
+    from reporter.memory.worker import WorkerError
+
+    if traces.job is None:
+        return
+    if options.while_tracing is not None:
+        options.while_tracing(charts)
+    try:
+        done = traces.job.result()
+    except WorkerError as exc:
+        done = {"flow": (None, [_untraceable("flow", str(exc))])} if traces.flow is None else {}
+        if options.memory and traces.memory is None:
+            done["memory"] = (None, [_untraceable("memory", str(exc))])
+    traces.job = None
+    if "flow" in done:
+        traces.flow, traces.flow_findings = done["flow"]
+        _to_cache(traces.flow_key, traces.flow, options)
+    if "memory" in done:
+        traces.memory, traces.memory_findings = done["memory"]
+        _to_cache(traces.memory_key, traces.memory, options)
+
+
+def _untraceable(section: str, why: str) -> Finding:
+    what = "data flow" if section == "flow" else "training-step memory"
+    return Finding(severity=Severity.warning, code=f"{section}.untraceable", where=section,
+                   message=f"{what} not traced: {why}")
 
 
 def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, inputs: list,
@@ -264,7 +304,7 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
     if norm_info.where != "unknown":  # third-party models have no GENESIS normalization buffers
         normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
     parameters = analyse_parameters(model)
-    _finish_traces(traces, built, options, list(parameters.charts))
+    _finish_traces(traces, options, list(parameters.charts))
     experiment = config.top.get("experiment_name") or "model"
     return Report(
         meta=build_meta(inputs, {**options.as_meta(), "batch_size": traces.batch_size},

@@ -78,6 +78,8 @@ def build_memory_section(
 
     # The fp32 and mixed-precision steps are independent: with a mixed-precision column the fp32 step runs
     # in a forked child (its own model and warm-up) while this process traces the other steps.
+    if amp:
+        import torch._dynamo  # noqa: F401 - fake tensors need it: imported here once, not in each process
     fp32_job = Forked(fp32_step) if amp else None
     trace = TrainingTrace(build, make_inputs, optimizer=optimizer, target=profile)
     pamp = trace.training(batch_size, amp, count_flops=flops and trained == amp) if amp else None

@@ -1,12 +1,13 @@
-"""Run traced steps in forked children while the caller does other work.
+"""Run traced work in forked children while the caller does other work.
 
-The memory section is the slowest part of a report (four or five fake training steps) and depends on
-nothing the rest of the report computes, so it starts as soon as the model's values are known; inside it,
-the fp32 step and the mixed-precision steps are independent too. A child forked from the report process
-already has torch (and torch._dynamo, which fake tensors need) imported and the model config at hand, so
-it costs no start-up; it sends its result back through a pipe, pickled (our own child's data, never a
-file's). Fake tensors run no kernels, and the child uses one intra-op thread, so forking after torch's
-import is safe (as DataLoader workers are).
+The traced sections (data flow, memory) are the slowest part of a report and depend on nothing else the
+report computes, so they start in a child as soon as the model is known (reporter.pipeline.start_traces);
+inside it, the flow and the memory section's fp32 and mixed-precision steps are independent and fork once
+more. A forked child already has torch imported and the model config at hand, so it costs no start-up; it
+sends its result back through a pipe, pickled (our own child's data, never a file's). Fake tensors run no
+kernels, and a child uses one intra-op thread, so forking after torch's import is safe (as DataLoader
+workers are). Whoever forks decides what the children share: import ``torch._dynamo`` (which fake tensors
+need) before forking several tracing children, so that they do not each import it.
 
 Where fork is unavailable, or `GENESIS_REPORT_NO_FORK=1`, the work runs in the calling process when its
 result is asked for: the same result either way (tests compare the two).
@@ -40,8 +41,6 @@ class Forked(Generic[T]):
             self._start()
 
     def _start(self) -> None:
-        import torch._dynamo  # noqa: F401 - fake tensors need it in both processes: import it once, before fork
-
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
