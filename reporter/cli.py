@@ -19,6 +19,7 @@ from reporter.output_options import add_output_arguments
 
 if TYPE_CHECKING:
     from reporter.options import ReportOptions
+    from reporter.report.base import Chart
     from reporter.report.model import Report
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_SECURITY, EXIT_INTERNAL = 0, 1, 2, 3, 70
@@ -163,12 +164,12 @@ def _run_report(args: argparse.Namespace) -> int:
 
     gate_spec = gates.from_args(args)
     _choose_input(args)
-    options = _report_options(args)
     outputs = [(path, format_for_path(path, args.format)) for path in args.output]
     _check_outputs(args, outputs)
+    options = _report_options(args, outputs)
     report, document, outputs = _make_report(args, options, outputs)
     publish("report", document, outputs, stdout=stdout_format(args.format, outputs, args.quiet),
-            embed_images=args.embed_images, verbose=args.verbose)
+            embed_images=args.embed_images, verbose=args.verbose, cache=options.cache)
     failed = gates.conclude(report, gate_spec, args.summary_md, [path for path, _ in outputs])
     return _exit_status(report, failed)
 
@@ -186,7 +187,7 @@ def _choose_input(args: argparse.Namespace) -> None:
         raise InputError("give either a task folder or --config/--checkpoint, not both")
 
 
-def _report_options(args: argparse.Namespace) -> ReportOptions:
+def _report_options(args: argparse.Namespace, outputs: Outputs) -> ReportOptions:
     from reporter.options import ReportOptions
 
     return ReportOptions(verbose=args.verbose, batch_size=args.batch_size, model_class=args.model_class,
@@ -194,7 +195,8 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
                          amp_dtype=args.amp_dtype, memory=not args.no_memory,
                          genesis_version=args.genesis_version, cache=not args.no_cache,
                          digest_cache=not (args.no_digest_cache or args.no_cache),
-                         verify_digest=args.verify_digest)
+                         verify_digest=args.verify_digest,
+                         while_tracing=_chart_drawer(outputs, task=bool(args.task), cache=not args.no_cache))
 
 
 Outputs = list[tuple[str, str]]
@@ -249,6 +251,20 @@ def _check_outputs(args: argparse.Namespace, outputs: Outputs) -> None:
         paths += [str(p) for p in default_outputs(args.task)]
         may_create.append(Path(args.task) / "reports")
     check_outputs(paths, input_files([args.config, args.checkpoint, args.task]), may_create)
+
+
+def _chart_drawer(outputs: Outputs, task: bool = False, cache: bool = True) -> Callable[[list[Chart]], None] | None:
+    """Draw charts ahead of rendering (while the memory steps are traced in a child) when an output has them
+    (a task folder's default outputs always do)."""
+    if not task and not any(fmt in ("html", "md") for _, fmt in outputs):
+        return None
+    from reporter.render.charts import chart_to_svg
+
+    def draw(charts: list[Chart]) -> None:
+        for chart in charts:
+            chart_to_svg(chart, cache)
+
+    return draw
 
 
 def _progress_printer() -> Callable[[str, float], None] | None:

@@ -7,6 +7,7 @@ and `compare` reads archived JSON reports, before (or without) any model is buil
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,14 +34,15 @@ class ReportOptions:
     digest_cache: bool = True  # reuse a large checkpoint's sha256 (--no-digest-cache, --no-cache)
     verify_digest: bool = False  # always hash the checkpoint, refreshing the cache (--verify-digest)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Called with the finished sections' charts while the memory section's steps run in a child process
+    #: (the CLI draws them then, so drawing overlaps tracing); not an option that shapes any number.
+    while_tracing: Callable[[list[Any]], None] | None = field(default=None, repr=False, compare=False)
 
     def as_meta(self) -> dict[str, Any]:
         return {"verbose": self.verbose, "batch_size": self.batch_size, "model_class": self.model_class,
                 "target": self.target, "gpu_memory": self.gpu_memory, "sample_batch": self.sample_batch,
                 "amp_dtype": self.amp_dtype, "memory": self.memory, "genesis_version": self.genesis_version,
                 **self.extra}
-
-
 
 
 def options_from_flags(**values: Any) -> ReportOptions:

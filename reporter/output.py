@@ -166,25 +166,26 @@ def write_all(documents: Sequence[tuple[str | Path, Rendered]]) -> None:
 
 
 def write_documents(kind: Kind, model: ReportModel, outputs: Sequence[tuple[str | Path, str]], *,
-                    embed_images: bool = False, verbose: bool = False) -> None:
+                    embed_images: bool = False, verbose: bool = False, cache: bool = True) -> None:
     """Render every (path, format) output, then write them all or none: a failure in any rendering
     leaves no partial set of files. A Markdown output's charts go to `<stem>_files/`."""
     from reporter.render import render_document
 
     write_all([(path, render_document(kind, model, fmt, stem=Path(path).stem, embed_images=embed_images,
-                                      verbose=verbose)) for path, fmt in outputs])
+                                      verbose=verbose, cache=cache)) for path, fmt in outputs])
 
 
 def publish(kind: Kind, model: ReportModel, outputs: Sequence[tuple[str | Path, str]], *, stdout: str | None,
-            embed_images: bool = False, verbose: bool = False) -> None:
+            embed_images: bool = False, verbose: bool = False, cache: bool = True) -> None:
     """What every command does with its document: write the outputs (all or none), print it to stdout
-    in the ``stdout`` format (None: quiet), and say on stderr what was written."""
+    in the ``stdout`` format (None: quiet), and say on stderr what was written. ``cache`` False
+    (--no-cache) keeps chart drawings and compiled templates out of the analysis cache."""
     from reporter.render import render_document
     from reporter.render.escape import visible
 
-    write_documents(kind, model, outputs, embed_images=embed_images, verbose=verbose)
+    write_documents(kind, model, outputs, embed_images=embed_images, verbose=verbose, cache=cache)
     if stdout is not None:
-        sys.stdout.write(render_document(kind, model, stdout, verbose=verbose).text)
+        sys.stdout.write(render_document(kind, model, stdout, verbose=verbose, cache=cache).text)
     for path, _ in outputs:
         print(f"wrote {visible(str(path))} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
 

@@ -7,9 +7,9 @@ so every count here comes from the real module tree, not from a formula.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reporter import limits
 from reporter.analysis.config_section import analyse_config
@@ -26,6 +26,9 @@ from reporter.report.base import Finding, ReportModel, Severity
 from reporter.report.flow import FlowSection
 from reporter.report.memory import MemorySection
 from reporter.report.model import ConfigSource, Report, ReportSubject
+
+if TYPE_CHECKING:
+    from reporter.memory.worker import Forked
 
 
 @dataclass
@@ -89,40 +92,39 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
     """
     from reporter.checkpoint import read_checkpoint
     from reporter.checkpoint.analyze import analyse_checkpoint
+    from reporter.checkpoint.model_check import model_from_checkpoint
+    from reporter.checkpoint.sections import config_section
     from reporter.config.loader import load_config_mapping
 
     given = load_config(config_path) if config_path else None
     ckpt = read_checkpoint(checkpoint_path, progress=progress, digest_cache_on=options.digest_cache,
-                           verify_digest=options.verify_digest)
-    section = analyse_checkpoint(ckpt, progress=progress, given_config=_raw_config(given) if given else None,
-                                 genesis_version=options.genesis_version,
-                                 given_name=Path(config_path).name if config_path else None)
-    inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
-                             from_cache=section.file.sha256_from_cache)]
-    findings = [*section.security_findings, *section.findings]
+                           verify_digest=options.verify_digest)  # metadata; the sha256 runs on a thread
+    model = model_from_checkpoint(ckpt, _raw_config(given) if given else None, options.genesis_version,
+                                  Path(config_path).name if config_path else None)
+    embedded = config_section(ckpt)
+    findings: list[Finding] = []
     config, config_source = None, checkpoint_path
     given_source: ConfigSource = "checkpoint"
     if given is not None and config_path:
         config, config_source, given_source = given, str(config_path), "file"
-        inputs.insert(0, describe_input("config", config_path))
-        findings += _differences_from_embedded(given, section.config, checkpoint_path)
-    elif section.config and isinstance(section.config.get("model"), Mapping):
+        findings += _differences_from_embedded(given, embedded, checkpoint_path)
+    elif embedded and isinstance(embedded.get("model"), Mapping):
         try:
-            config = load_config_mapping(section.config, path=checkpoint_path)
+            config = load_config_mapping(embedded, path=checkpoint_path)
             config_source = f"{checkpoint_path} (embedded config)"
         except InputError as exc:
             findings.append(Finding(severity=Severity.warning, code="checkpoint.config-unusable",
                                     message=f"embedded config not usable: {exc.problem}", where="config"))
-    if config is None and section.model is not None and section.model.values:
-        config = load_config_mapping({"model": section.model.values}, path=checkpoint_path)
+    if config is None and model is not None and model.values:
+        config = load_config_mapping({"model": model.values}, path=checkpoint_path)
         config.findings = [f for f in config.findings if f.code != "config.missing-section"]
         config_source, given_source = f"{checkpoint_path} (inferred from the state_dict)", "inferred"
-    built, choice = None, None
+    built, choice, traces = None, None, None
     try:
-        if config is not None and section.model is not None and section.model.class_name is not None:
-            choice = choose_for_checkpoint(config, section.model)  # the weights decide
+        if config is not None and model is not None and model.class_name is not None:
+            choice = choose_for_checkpoint(config, model)  # the weights decide
             built = build_from_config(config, options.model_class, choice.model_cfg)
-        elif config is not None and section.model is None:  # no state_dict: the config is all there is
+        elif config is not None and model is None:  # no state_dict: the config is all there is
             choice = _config_choice(config, options)
             built = build_from_config(config, options.model_class, choice.model_cfg)
     except InputError as exc:  # a config from the file itself must not hide its findings (exit 3)
@@ -132,10 +134,18 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
         findings.append(Finding(severity=Severity.warning, code="checkpoint.model-unbuildable",
                                 message=f"the model of {config_source} cannot be built: {exc.problem}",
                                 where="config"))
+    if built is not None and config is not None:
+        traces = start_traces(built, config, options)  # the memory steps trace while the weights are read
+    section = analyse_checkpoint(ckpt, progress=progress, model=model)
+    inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
+                             from_cache=section.file.sha256_from_cache)]
+    if given is not None and config_path:
+        inputs.insert(0, describe_input("config", config_path))
+    findings = [*section.security_findings, *section.findings, *findings]
     if built is None or config is None:  # a model is built from a config only
         return _checkpoint_only_report(section, options, inputs, findings)
     report = assemble(built, config, options, inputs, subject="checkpoint", config_source=config_source,
-                      findings=findings, given_source=given_source, choice=choice)
+                      findings=findings, given_source=given_source, choice=choice, traces=traces)
     report.checkpoint = section
     if section.training is not None and section.training.epochs_completed is not None:
         report.title += f" · {section.training.epochs_completed} epochs"
@@ -205,14 +215,114 @@ def module_report(module: Any, *, title: str | None = None, architecture: str | 
     )
 
 
+@dataclass
+class Traces:
+    """The traced sections of one report, started as early as the model is known (see `start_traces`)."""
+
+    batch_size: int
+    flow: FlowSection | None = None
+    flow_findings: list[Finding] = field(default_factory=list)
+    flow_key: str | None = None
+    memory: MemorySection | None = None
+    memory_findings: list[Finding] = field(default_factory=list)
+    memory_key: str | None = None
+    job: Forked[dict[str, Any]] | None = None  # the traced sections being computed in a child
+    plan: limits.TracePlan | None = None
+    cached: list[str] = field(default_factory=list)
+
+
+def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions) -> Traces:
+    """Look the traced sections up in the analysis cache, and start tracing the others in a forked child
+    (reporter.memory.worker) while the caller reads the weights, draws and compiles templates.
+
+    Fake tensors need ``torch._dynamo``, whose import costs about as much as torch's: only the child
+    imports it, so this process spends that time on its own work. The bounds are checked only for what
+    must be traced (a cached section was within them when stored)."""
+    traces = Traces(batch_size=resolve_batch_size(options, config))
+    batch_size = traces.batch_size
+    traces.flow_key = _flow_key(built, batch_size)
+    traces.flow = _from_cache("flow", traces.flow_key, FlowSection, options, traces.cached)
+    target = choose_report_target(options, config.top.get("device")) if options.memory else None
+    if options.memory:
+        traces.memory_key = _memory_key(built, config, options, batch_size, target)
+        traces.memory = _from_cache("memory", traces.memory_key, MemorySection, options, traces.cached)
+        traces.memory_findings = list(traces.memory.findings) if traces.memory is not None else []
+    traces.plan = limits.plan_traces(built.module, lambda n: _example_inputs(built, n), batch_size) if (
+        traces.flow is None or (options.memory and traces.memory is None)) else limits.TracePlan()
+    need_flow = traces.flow is None
+    if need_flow and traces.plan.flow is not None:
+        traces.flow, traces.flow_findings = _skipped("flow", traces.plan.flow)
+        need_flow = False
+    need_memory = options.memory and traces.memory is None
+    if need_memory and traces.plan.memory is not None:
+        traces.memory, traces.memory_findings = _skipped("memory", traces.plan.memory)
+        need_memory = False
+    if need_flow or need_memory:
+        from reporter.memory.worker import Forked
+
+        traces.job = Forked(lambda: _traced(built, config, options, batch_size, target, need_flow, need_memory))
+    return traces
+
+
+def _traced(built: BuiltModel, config: LoadedConfig, options: ReportOptions, batch_size: int, target: Any,
+            need_flow: bool, need_memory: bool) -> dict[str, Any]:
+    """The traced sections (in the child): the flow in a child of its own while the memory steps trace
+    here (they fork once more for the fp32 step when there is a mixed-precision column)."""
+    import torch._dynamo  # noqa: F401 - fake tensors need it: imported once, before the children fork
+
+    from reporter.memory.worker import Forked
+
+    done: dict[str, Any] = {}
+    with limits.quiet_torch():
+        flow_job = Forked(lambda: _flow(built, batch_size)) if need_flow else None
+        if need_memory:
+            done["memory"] = _memory(built, config, options, batch_size, target)
+        if flow_job is not None:
+            done["flow"] = flow_job.result()
+    return done
+
+
+def _finish_traces(traces: Traces, options: ReportOptions, charts: list[Any]) -> None:
+    """Collect the traced sections from their child (drawing the parameter charts meanwhile) and keep them
+    in the analysis cache. A child that died (e.g. killed for memory) is a finding, not a failed report."""
+    from reporter.memory.worker import WorkerError
+
+    if traces.job is None:
+        return
+    if options.while_tracing is not None:
+        options.while_tracing(charts)
+    try:
+        done = traces.job.result()
+    except WorkerError as exc:
+        done = {"flow": (None, [_untraceable("flow", str(exc))])} if traces.flow is None else {}
+        if options.memory and traces.memory is None:
+            done["memory"] = (None, [_untraceable("memory", str(exc))])
+    traces.job = None
+    if "flow" in done:
+        traces.flow, traces.flow_findings = done["flow"]
+        _to_cache(traces.flow_key, traces.flow, options)
+    if "memory" in done:
+        traces.memory, traces.memory_findings = done["memory"]
+        _to_cache(traces.memory_key, traces.memory, options)
+
+
+def _untraceable(section: str, why: str) -> Finding:
+    what = "data flow" if section == "flow" else "training-step memory"
+    return Finding(severity=Severity.warning, code=f"{section}.untraceable", where=section,
+                   message=f"{what} not traced: {why}")
+
+
 def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, inputs: list,
              subject: ReportSubject, config_source: str, choice: ModelChoice | None = None,
-             findings: list[Finding] | None = None, given_source: ConfigSource = "file") -> Report:
+             findings: list[Finding] | None = None, given_source: ConfigSource = "file",
+             traces: Traces | None = None) -> Report:
     """Run the model analyses shared by config and checkpoint reports, all on ``built`` (the chosen model).
 
-    ``choice`` says which GENESIS the model is and what differs from the input (default: the config's).
+    ``choice`` says which GENESIS the model is and what differs from the input (default: the config's);
+    ``traces`` are the traced sections when the caller started them early (default: started here).
     """
     spec, model, model_cfg = built.spec, built.module, built.model_cfg
+    traces = traces or start_traces(built, config, options)
     choice = choice or ModelChoice(model_cfg=dict(model_cfg), genesis=None)
     summary = analyse_summary(model, spec.name, model_cfg, notes=spec.notes(model_cfg), genesis=choice.genesis)
     norm_info = spec.normalization(model_cfg)
@@ -222,43 +332,23 @@ def assemble(built: BuiltModel, config: LoadedConfig, options: ReportOptions, in
     normalization = None
     if norm_info.where != "unknown":  # third-party models have no GENESIS normalization buffers
         normalization = analyse_normalization(copies, norm_info.where, norm_info.formula, norm_info.note)
-    batch_size = resolve_batch_size(options, config)
-    plan = limits.plan_traces(model, lambda n: _example_inputs(built, n), batch_size)
-    cached: list[str] = []
-    with limits.quiet_torch():
-        memory: MemorySection | None = None
-        memory_findings: list[Finding] = []
-        memory_job, memory_key = None, None
-        if options.memory and plan.memory is not None:
-            memory, memory_findings = _skipped("memory", plan.memory)
-        elif options.memory:  # first: its traced steps run in a child while this process does the rest
-            from reporter.memory.worker import MemoryJob
-
-            target = choose_report_target(options, config.top.get("device"))
-            memory_key = _memory_key(built, config, options, batch_size, target)
-            memory = _from_cache("memory", memory_key, MemorySection, options, cached)
-            if memory is not None:
-                memory_findings = list(memory.findings)
-            else:
-                memory_job = MemoryJob(lambda: _memory(built, config, options, batch_size, target))
-        flow, flow_findings = _skipped("flow", plan.flow) if plan.flow is not None else _cached(
-            "flow", _flow_key(built, batch_size), FlowSection, lambda: _flow(built, batch_size), options, cached)
-        if memory_job is not None:
-            memory, memory_findings = memory_job.result()
-            _to_cache(memory_key, memory, options)
+    parameters = analyse_parameters(model)
+    _finish_traces(traces, options, list(parameters.charts))
     experiment = config.top.get("experiment_name") or "model"
     return Report(
-        meta=build_meta(inputs, {**options.as_meta(), "batch_size": batch_size}, cached_sections=cached),
+        meta=build_meta(inputs, {**options.as_meta(), "batch_size": traces.batch_size},
+                        cached_sections=traces.cached),
         title=f"{experiment} — {summary.model_class}",
         subject=subject,
-        findings=ranked([*(findings or []), *config.findings, *choice.findings, *flow_findings, *memory_findings]),
+        findings=ranked([*(findings or []), *config.findings, *choice.findings, *traces.flow_findings,
+                         *traces.memory_findings]),
         summary=summary,
         config=analyse_config(config, config_source, given_source, replaced=choice.replaced,
                               model_values=model_cfg),
-        parameters=analyse_parameters(model),
+        parameters=parameters,
         normalization=normalization,
-        flow=flow,
-        memory=memory,
+        flow=traces.flow,
+        memory=traces.memory,
         modules=analyse_modules(model) if options.verbose else None,
     )
 
@@ -310,21 +400,6 @@ def _flow(built: BuiltModel, batch_size: int) -> tuple[Any, list[Finding]]:
     except (FlowTraceError, InputError, RuntimeError, TypeError, ValueError, OverflowError) as exc:
         return None, [Finding(severity=Severity.warning, code="flow.untraceable",
                               message=f"data flow not traced: {exc}", where="flow")]
-
-
-def _cached(name: str, key: str | None, model: type, compute: Any, options: ReportOptions,
-            cached: list[str]) -> tuple[Any, list[Finding]]:
-    """A traced section from the analysis cache when its key is there, else computed and stored.
-
-    The key covers every input of the section and genesis-report's own code (reporter.analysis_cache);
-    ``cached`` collects the names of the sections that came from the cache, for the report's provenance.
-    """
-    section = _from_cache(name, key, model, options, cached)
-    if section is not None:
-        return section, list(getattr(section, "findings", []))
-    section, findings = compute()
-    _to_cache(key, section, options)
-    return section, findings
 
 
 SectionT = TypeVar("SectionT", bound=ReportModel)
@@ -390,7 +465,7 @@ def _memory(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
 
     try:
         section = analyse_memory(built.spec, built.model_cfg, config.training, batch_size, target,
-                                       options.sample_batch, amp_dtype=options.amp_dtype)
+                                 options.sample_batch, amp_dtype=options.amp_dtype)
     except NoExampleInputs as exc:
         return None, [Finding(severity=Severity.warning, code="memory.untraceable",
                               message=f"training-step memory not traced: {exc.problem}", where="memory")]

@@ -113,3 +113,37 @@ def test_keys_differ_by_section_and_inputs_and_off_means_off(tmp_path, cache_dir
     monkeypatch.setenv("GENESIS_REPORT_NO_CACHE", "1")
     assert analysis_cache.load(analysis_cache.make_key("flow", {"a": 1})) is None
     assert not analysis_cache.store("k", "v")
+
+
+def test_compiled_templates_come_from_the_cache_and_a_bad_entry_is_compiled_again(cache_dir):
+    from reporter.render.environment import environment
+
+    def fresh_env():
+        return environment.__wrapped__("html")  # a new environment (and template cache) each time
+
+    name = "html/report.html.j2"
+    fresh_env().get_template(name)  # compiled and stored
+    env = fresh_env()
+    source, filename, _ = env.loader.get_source(env, name)
+    bucket = env.bytecode_cache.get_bucket(env, name, filename, source)
+    assert bucket.code is not None  # loaded, not compiled
+    analysis_cache.store(env.bytecode_cache._key(bucket), "not base64 of a code object")
+    assert env.bytecode_cache.get_bucket(env, name, filename, source).code is None
+    assert fresh_env().get_template(name).render  # compiled from the source again
+    assert env.bytecode_cache.get_bucket(env, name, filename, source).code is not None  # and stored again
+
+
+def test_no_cache_keeps_charts_and_templates_out_of_the_cache_without_touching_the_environment(tmp_path, cache_dir):
+    """--no-cache reaches the drawing of charts and the compiling of templates as an argument (rendering
+    nothing into the cache), as it does the traced sections; without it, both are kept."""
+    from reporter.cli import main
+
+    path = _config(tmp_path)
+    out = tmp_path / "r.html"
+    before = dict(os.environ)
+    args = ["--config", path, "--target", "cpu", "--batch-size", "4", "--no-memory", "-q", "-o", str(out)]
+    assert main([*args, "--no-cache"]) == 0
+    assert dict(os.environ) == before
+    assert not cache_dir.exists() or not any(cache_dir.iterdir())
+    assert main(args) == 0
+    assert len([p for p in cache_dir.iterdir() if p.is_file()]) > 2  # flow, charts and compiled templates

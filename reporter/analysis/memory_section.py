@@ -65,6 +65,7 @@ def analyse_memory(
     from reporter.memory.sweep import sweep_batch_sizes
     from reporter.memory.target_choice import TargetChoice
     from reporter.memory.targets import TargetProfile, target_from_name
+    from reporter.memory.worker import Forked
 
     if isinstance(target, TargetChoice):
         profile, basis = target.profile, target.basis
@@ -76,10 +77,21 @@ def analyse_memory(
     training_cfg = training_cfg or {}
     use_amp = bool(training_cfg.get("use_amp", True))
     trained, amp, amp_label, precision_basis = _precisions(profile.is_cuda, use_amp, amp_dtype)
-    trace = TrainingTrace(build, make_inputs, optimizer=OptimizerSpec.from_training_config(training_cfg),
-                          target=profile)
-    p32 = trace.training(batch_size, "fp32", count_flops=flops and trained == "fp32")
+    optimizer = OptimizerSpec.from_training_config(training_cfg)
+
+    def fp32_step() -> MemoryPrediction:
+        trace32 = TrainingTrace(build, make_inputs, optimizer=optimizer, target=profile)
+        return trace32.training(batch_size, "fp32", count_flops=flops and trained == "fp32")
+
+    # The fp32 and mixed-precision steps are independent: with a mixed-precision column the fp32 step runs
+    # in a forked child (its own model and warm-up) while this process traces the other steps.
+    if amp:
+        import torch._dynamo  # noqa: F401 - fake tensors need it: imported here once, not in each process
+    fp32_job = Forked(fp32_step) if amp else None
+    trace = TrainingTrace(build, make_inputs, optimizer=optimizer, target=profile)
     pamp = trace.training(batch_size, amp, count_flops=flops and trained == amp) if amp else None
+    p32 = fp32_job.result() if fp32_job is not None else trace.training(batch_size, "fp32",
+                                                                        count_flops=flops and trained == "fp32")
     main = p32 if pamp is None or trained == "fp32" else pamp
     sweep_result = sweep_batch_sizes(trace, batch_size, main.precision, main=main) if sweep else None
     inference = trace.inference(sample_batch, main.precision) if sample_batch else None

@@ -19,20 +19,26 @@ from reporter.checkpoint.sections import (
     training_state,
 )
 from reporter.checkpoint.weights import optimizer_state_findings, weight_health
-from reporter.report.checkpoint import CheckpointReport
+from reporter.report.checkpoint import CheckpointReport, ModelFromCheckpoint
 
 Progress = Callable[[str, float], None]
 
 
+_NOT_GIVEN: Any = object()
+
+
 def analyse_checkpoint(ckpt: CheckpointFile, *, progress: Progress | None = None, weights: bool = True,
                        given_config: Mapping[str, Any] | None = None,
-                       genesis_version: str | None = None, given_name: str | None = None) -> CheckpointReport:
+                       genesis_version: str | None = None, given_name: str | None = None,
+                       model: ModelFromCheckpoint | None = _NOT_GIVEN) -> CheckpointReport:
     """Build the checkpoint report; weight statistics read tensor data, everything else metadata.
 
     ``given_config`` is the config passed with ``--config`` (it is used instead of the embedded one for
-    what the weights cannot tell); ``genesis_version`` is ``--genesis-version``.
+    what the weights cannot tell); ``genesis_version`` is ``--genesis-version``. ``model`` is the model
+    check when the caller made it already (to start the memory trace before the weights are read).
     """
-    model = model_from_checkpoint(ckpt, given_config, genesis_version, given_name)
+    if model is _NOT_GIVEN:
+        model = model_from_checkpoint(ckpt, given_config, genesis_version, given_name)
     health = weight_health(ckpt.state_dict, progress) if weights and ckpt.state_dict else None
     findings = reading_findings(ckpt) + (model.findings if model is not None else [])
     if health is not None:

@@ -182,17 +182,22 @@ class TrainingTrace:
         return target
 
     def _warm_up(self) -> None:
-        """Step 1: creates the optimizer state (lazily, as torch does) at batch size 1."""
-        shapes: list[tuple[int, ...]] = []
-        hook = self.model.register_forward_hook(
-            lambda m, a, out: shapes.append(tuple(first_tensor(out).shape))
-        )
-        with self.fake_mode, self.recorder.patched(), self.tracker:
+        """What step 1 leaves behind, without tracing a whole step 1 (which cost as much as a measured
+        step): the optimizer state torch creates lazily on the first ``optimizer.step()`` (fed gradients
+        of zeros: values never matter on fake tensors), and the output's shape for the loss target (one
+        forward at batch size 1 without autograd). The steps traced afterwards are the steady state."""
+        with self.fake_mode, self.recorder.patched(), self.tracker, torch.no_grad():
             inputs = self._inputs(1)
-            training_step(self.model, self.optimizer, inputs, None, "fp32")
-            del inputs
-        hook.remove()
-        self._output_tail = shapes[0][1:]
+            output = first_tensor(self.model(**inputs))
+            self._output_tail = tuple(output.shape[1:])
+            del inputs, output
+        with self.fake_mode:
+            trainable = [p for p in self.model.parameters() if p.requires_grad]
+            for p in trainable:
+                p.grad = torch.zeros_like(p)
+            with self.tracker:  # the state is created inside the tracker, as in a traced first step
+                self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
         with self.fake_mode:
             for state in self.optimizer.state.values():
                 for name, value in state.items():

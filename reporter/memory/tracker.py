@@ -116,8 +116,10 @@ class StorageTracker(TorchDispatchMode):
             self._snapshot()
 
     def reset_peak(self) -> None:
-        """Start a new measurement from the current live set (e.g. for the steady-state step)."""
+        """Start a new measurement from the current live set (e.g. for the steady-state step); the ops
+        seen are this measurement's from here on."""
         self.finish()
+        self.ops_seen = set()
         self.phase_peaks = {}
         self.peak = self.total
         self.peak_phase = self.phase

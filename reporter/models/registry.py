@@ -63,6 +63,9 @@ def list_architectures() -> list[str]:
 
 def get_architecture(name: str) -> ArchitectureSpec:
     """The spec for `name`, or UnknownArchitectureError listing the known names."""
+    for spec in BUILTIN_SPECS:  # built-ins win, so their names need no scan of the installed packages
+        if spec.name == name:
+            return spec
     specs = _all_specs()
     if name not in specs:
         raise UnknownArchitectureError(

@@ -41,18 +41,44 @@ def _pyplot():
     return plt
 
 
-def chart_to_svg(chart: Chart) -> str:
+def chart_to_svg(chart: Chart, cache: bool = True) -> str:
     """Render one chart to an SVG document string.
 
-    Drawing is the slow part of rendering, and one run often writes the same charts twice (a task
-    folder's report.html and report.md, or ``-o r.html -o r.md``), so drawings are remembered by the
-    chart's content.
+    Drawing is the slow part of rendering (importing matplotlib alone takes about 0.9 s), and runs often
+    draw the same charts again (a task folder's report.html and report.md, ``-o r.html -o r.md``, a second
+    report on an unchanged input), so drawings are remembered by the chart's content: in this process, and
+    in the analysis cache (reporter.analysis_cache, keyed by the chart's data and genesis-report's code;
+    off with ``cache=False`` (--no-cache) or GENESIS_REPORT_NO_CACHE=1).
     """
-    return _drawn(chart.model_dump_json())
+    return _drawn(chart.model_dump_json(), cache)
+
+
+def _cached_drawing(chart_json: str) -> str:
+    from reporter import analysis_cache
+
+    key = analysis_cache.make_key("chart", {"chart": chart_json, "matplotlib": _matplotlib_version()})
+    svg = analysis_cache.load(key)
+    if svg is None:
+        svg = _draw(chart_json)
+        analysis_cache.store(key, svg)
+    return svg
+
+
+def _matplotlib_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("matplotlib")
+    except metadata.PackageNotFoundError:
+        return "absent"
 
 
 @lru_cache(maxsize=64)
-def _drawn(chart_json: str) -> str:
+def _drawn(chart_json: str, cache: bool) -> str:
+    return _cached_drawing(chart_json) if cache else _draw(chart_json)
+
+
+def _draw(chart_json: str) -> str:
     chart = _as_plain_text(Chart.model_validate_json(chart_json))
     plt = _pyplot()
     drawer = {

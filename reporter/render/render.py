@@ -64,10 +64,11 @@ _TEMPLATE_FILES = {"html": ("html", "html"), "md": ("markdown", "md"), "terminal
 
 
 def render_document(kind: Kind, model: ReportModel, fmt: str, *, stem: str | None = None,
-                    embed_images: bool = False, verbose: bool = False) -> Rendered:
+                    embed_images: bool = False, verbose: bool = False, cache: bool = True) -> Rendered:
     """The one way every command renders: ``kind`` picks the templates, ``fmt`` the format.
 
-    ``stem`` names a Markdown document's chart folder (`<stem>_files/`; default: the kind).
+    ``stem`` names a Markdown document's chart folder (`<stem>_files/`; default: the kind); ``cache``
+    False (--no-cache) keeps chart drawings and compiled templates out of the analysis cache.
     """
     document = _DOCUMENTS[kind]
     if fmt == "json":
@@ -76,21 +77,23 @@ def render_document(kind: Kind, model: ReportModel, fmt: str, *, stem: str | Non
         raise ValueError(f"unknown format {fmt!r}")
     folder, suffix = _TEMPLATE_FILES[fmt]
     files: dict[str, str] = {}
-    helpers = _helpers(fmt, kind, stem or kind, embed_images, files)
-    template = environment(fmt).get_template(f"{folder}/{document.template}.{suffix}.j2")
+    helpers = _helpers(fmt, kind, stem or kind, embed_images, files, cache)
+    template = environment(fmt, cache).get_template(f"{folder}/{document.template}.{suffix}.j2")
     text = template.render({document.variable: model, "verbose": verbose, **helpers})
     return Rendered(text=terminal_document(text) if fmt == "terminal" else text, files=files)
 
 
-def _helpers(fmt: str, kind: str, stem: str, embed_images: bool, files: dict[str, str]) -> dict[str, Any]:
+def _helpers(fmt: str, kind: str, stem: str, embed_images: bool, files: dict[str, str],
+             cache: bool = True) -> dict[str, Any]:
     """What the templates of one format call to draw: charts, the data-flow diagram, the index's script."""
     if fmt == "html":
-        helpers: dict[str, Any] = {"chart": html_chart, "flow_svg": lambda f: Markup(flow_to_svg(f))}
+        helpers: dict[str, Any] = {"chart": lambda c: html_chart(c, cache),
+                                   "flow_svg": lambda f: Markup(flow_to_svg(f))}
         if kind == "index":
             helpers.update(index_script())
         return helpers
     if fmt == "md":
-        return {"chart": markdown_chart(stem, embed_images, files), "flow_mermaid": flow_to_mermaid}
+        return {"chart": markdown_chart(stem, embed_images, files, cache), "flow_mermaid": flow_to_mermaid}
     return {"flow_text": flow_to_text}
 
 
@@ -103,17 +106,17 @@ def index_script() -> dict[str, Any]:
     return {"script": Markup(script), "script_hash": f"sha256-{digest}"}
 
 
-def html_chart(c: Chart) -> Markup:
+def html_chart(c: Chart, cache: bool = True) -> Markup:
     """A chart inlined in HTML as SVG (ids prefixed so several charts can share a page)."""
     return Markup('<figure class="chart" id="chart-{}" role="img" aria-label="{}">{}</figure>').format(
-        c.id, visible(c.title), Markup(unique_ids(chart_to_svg(c), c.id)))
+        c.id, visible(c.title), Markup(unique_ids(chart_to_svg(c, cache), c.id)))
 
 
-def markdown_chart(stem: str, embed: bool, files: dict[str, str]) -> Callable[[Chart], Safe]:
+def markdown_chart(stem: str, embed: bool, files: dict[str, str], cache: bool = True) -> Callable[[Chart], Safe]:
     """Charts for Markdown: SVG files in `<stem>_files/` (collected in `files`) or data-URI images."""
 
     def chart(c: Chart) -> Safe:
-        svg = chart_to_svg(c)
+        svg = chart_to_svg(c, cache)
         if embed:
             data = base64.b64encode(svg.encode()).decode()
             return Safe(f"![{md_text(c.title)}](data:image/svg+xml;base64,{data})")
