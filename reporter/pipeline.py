@@ -135,7 +135,8 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
                                 message=f"the model of {config_source} cannot be built: {exc.problem}",
                                 where="config"))
     if built is not None and config is not None:
-        traces = start_traces(built, config, options)  # the memory steps trace while the weights are read
+        # the memory steps trace while the weights are read and hashed (two busy threads here)
+        traces = start_traces(built, config, options, busy_threads=2)
     section = analyse_checkpoint(ckpt, progress=progress, model=model)
     inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
                              from_cache=section.file.sha256_from_cache)]
@@ -231,13 +232,21 @@ class Traces:
     cached: list[str] = field(default_factory=list)
 
 
-def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions) -> Traces:
+def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
+                 busy_threads: int = 0) -> Traces:
     """Look the traced sections up in the analysis cache, and start tracing the others in a forked child
     (reporter.memory.worker) while the caller reads the weights, draws and compiles templates.
 
     Fake tensors need ``torch._dynamo``, whose import costs about as much as torch's: only the child
     imports it, so this process spends that time on its own work. The bounds are checked only for what
-    must be traced (a cached section was within them when stored)."""
+    must be traced (a cached section was within them when stored).
+
+    ``busy_threads`` is how many cores this process keeps busy meanwhile (a checkpoint report: the weight
+    statistics and the sha256). A child is forked only when a core is free for it, and it forks again for
+    the flow and the fp32 step only when there is a core for each: a child without a core of its own only
+    competes with this process, and its copied pages cost memory (on 2 cores, the 1.6 GB checkpoint of
+    bench/checkpoint_bench.py: 10.4 s and 178 MiB with a child, 11.9 s and 95 MiB without; with two
+    more grandchildren, 11.4 s and 235 MiB). Without a child the traces run here, when collected."""
     traces = Traces(batch_size=resolve_batch_size(options, config))
     batch_size = traces.batch_size
     traces.flow_key = _flow_key(built, batch_size)
@@ -260,23 +269,40 @@ def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions
     if need_flow or need_memory:
         from reporter.memory.worker import Forked
 
-        traces.job = Forked(lambda: _traced(built, config, options, batch_size, target, need_flow, need_memory))
+        spread = fan_out(busy_threads)
+        traces.job = Forked(lambda: _traced(built, config, options, batch_size, target, need_flow, need_memory,
+                                            spread), fork=fork_child(busy_threads))
     return traces
 
 
+def fork_child(busy_threads: int) -> bool:
+    """Whether the traces run in a forked child: a core for it beside the busy threads."""
+    from reporter.memory import worker
+
+    return worker.usable_cores() >= 1 + busy_threads
+
+
+def fan_out(busy_threads: int) -> bool:
+    """Whether the tracing child may fork again: a core for it and one more, beside the busy threads."""
+    from reporter.memory import worker
+
+    return worker.usable_cores() >= 2 + busy_threads
+
+
 def _traced(built: BuiltModel, config: LoadedConfig, options: ReportOptions, batch_size: int, target: Any,
-            need_flow: bool, need_memory: bool) -> dict[str, Any]:
-    """The traced sections (in the child): the flow in a child of its own while the memory steps trace
-    here (they fork once more for the fp32 step when there is a mixed-precision column)."""
+            need_flow: bool, need_memory: bool, fan_out: bool) -> dict[str, Any]:
+    """The traced sections (in the child): with ``fan_out``, the flow in a child of its own while the
+    memory steps trace here (they fork once more for the fp32 step when there is a mixed-precision
+    column); without, one after the other in this child."""
     import torch._dynamo  # noqa: F401 - fake tensors need it: imported once, before the children fork
 
     from reporter.memory.worker import Forked
 
     done: dict[str, Any] = {}
     with limits.quiet_torch():
-        flow_job = Forked(lambda: _flow(built, batch_size)) if need_flow else None
+        flow_job = Forked(lambda: _flow(built, batch_size), fork=fan_out) if need_flow else None
         if need_memory:
-            done["memory"] = _memory(built, config, options, batch_size, target)
+            done["memory"] = _memory(built, config, options, batch_size, target, parallel=fan_out)
         if flow_job is not None:
             done["flow"] = flow_job.result()
     return done
@@ -458,14 +484,14 @@ def _memory_key(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
 
 
 def _memory(built: BuiltModel, config: LoadedConfig, options: ReportOptions,
-            batch_size: int, target: Any) -> tuple[Any, list[Finding]]:
+            batch_size: int, target: Any, parallel: bool = True) -> tuple[Any, list[Finding]]:
     """Trace a training step for the memory section; its own findings are surfaced with the others."""
     from reporter.analysis.memory_section import analyse_memory
     from reporter.flow import FlowTraceError
 
     try:
         section = analyse_memory(built.spec, built.model_cfg, config.training, batch_size, target,
-                                 options.sample_batch, amp_dtype=options.amp_dtype)
+                                 options.sample_batch, amp_dtype=options.amp_dtype, parallel=parallel)
     except NoExampleInputs as exc:
         return None, [Finding(severity=Severity.warning, code="memory.untraceable",
                               message=f"training-step memory not traced: {exc.problem}", where="memory")]

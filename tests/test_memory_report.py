@@ -164,3 +164,40 @@ def test_memory_worker_gives_the_same_section_as_the_inline_trace(monkeypatch):
 
     with pytest.raises(MemoryWorkerError, match="RuntimeError: boom"):
         MemoryJob(broken).result()
+
+
+def test_traces_without_a_spare_core_run_in_one_child_and_give_the_same_sections(monkeypatch):
+    """A report whose own process keeps the cores busy (checkpoint statistics and hashing) traces the
+    flow and both precisions one after the other in its single child: the same sections, no more forks."""
+    import reporter.memory.worker as worker
+    from reporter import pipeline
+    from reporter.config.loader import load_config
+    from reporter.options import ReportOptions
+
+    config = load_config("configs/debug.yaml")
+    options = ReportOptions(target="H100-80GB", cache=False)
+    built = pipeline.build_from_config(config, None, pipeline._config_choice(config, options).model_cfg)
+    target = pipeline.choose_report_target(options, None)
+    forks: list[bool] = []
+    real_init = worker.Forked.__init__
+
+    def counting_init(self, compute, fork=True):
+        forks.append(fork)
+        real_init(self, compute, fork)
+
+    monkeypatch.setattr(worker.Forked, "__init__", counting_init)
+
+    def traced(fan_out: bool) -> list[str]:
+        done = pipeline._traced(built, config, options, 4, target, True, True, fan_out)
+        return [done["flow"][0].model_dump_json(), done["memory"][0].model_dump_json()]
+
+    serial = traced(fan_out=False)
+    assert forks == [False, False]  # the flow and the fp32 step, both in this process
+    forks.clear()
+    assert traced(fan_out=True) == serial
+    assert forks == [True, True]
+    monkeypatch.setattr(worker, "usable_cores", lambda: 2)  # a checkpoint report keeps 2 threads busy
+    assert pipeline.fan_out(busy_threads=0) and not pipeline.fan_out(busy_threads=2)
+    assert pipeline.fork_child(busy_threads=0) and not pipeline.fork_child(busy_threads=2)
+    monkeypatch.setattr(worker, "usable_cores", lambda: 4)
+    assert pipeline.fork_child(busy_threads=2) and pipeline.fan_out(busy_threads=2)

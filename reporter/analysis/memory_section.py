@@ -53,12 +53,14 @@ def analyse_memory(
     amp_dtype: Literal["fp16", "bf16"] | None = None,
     sweep: bool = True,
     flops: bool = True,
+    parallel: bool = True,
 ) -> MemorySection:
     """Trace the training step GENESIS runs (and fp32 or mixed precision beside it), a batch sweep,
     inference and FLOPs; return the report section.
 
     ``spec_or_callables`` is an ``ArchitectureSpec`` or a pair ``(build_model, make_inputs)``; ``target`` a
-    ``TargetChoice``, a ``TargetProfile`` or a target name.
+    ``TargetChoice``, a ``TargetProfile`` or a target name. ``parallel=False`` traces the fp32 step here,
+    after the others, instead of in a forked child (no spare core for it; each child costs ~90 MB).
     """
     from reporter.memory.predict import TrainingTrace
     from reporter.memory.step import OptimizerSpec
@@ -85,9 +87,9 @@ def analyse_memory(
 
     # The fp32 and mixed-precision steps are independent: with a mixed-precision column the fp32 step runs
     # in a forked child (its own model and warm-up) while this process traces the other steps.
-    if amp:
+    if amp and parallel:
         import torch._dynamo  # noqa: F401 - fake tensors need it: imported here once, not in each process
-    fp32_job = Forked(fp32_step) if amp else None
+    fp32_job = Forked(fp32_step, fork=parallel) if amp else None
     trace = TrainingTrace(build, make_inputs, optimizer=optimizer, target=profile)
     pamp = trace.training(batch_size, amp, count_flops=flops and trained == amp) if amp else None
     p32 = fp32_job.result() if fp32_job is not None else trace.training(batch_size, "fp32",

@@ -15,6 +15,7 @@ result is asked for: the same result either way (tests compare the two).
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 from collections.abc import Callable
@@ -30,18 +31,52 @@ class WorkerError(RuntimeError):
 MemoryWorkerError = WorkerError  # the name the memory section's callers know
 
 
+_children_alive = 0
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, as a container or taskset limits it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _freeze_heap() -> None:
+    """Keep the garbage collector off the objects the child shares with us, while it runs.
+
+    After fork, parent and child share the heap's pages until one of them writes to a page. A collection
+    writes to the header of every object it traverses, so one collection in either process would copy
+    nearly the whole heap (~100 MB of torch's module objects per child, measured as Pss_Anon).
+    ``gc.freeze()`` moves every object that exists now out of the collector's reach in both processes.
+    """
+    global _children_alive
+    _children_alive += 1
+    gc.freeze()
+
+
+def _thaw_heap() -> None:
+    """The last child is reaped: the parent's objects are collectable again (an index runs many reports)."""
+    global _children_alive
+    _children_alive -= 1
+    if _children_alive == 0:
+        gc.unfreeze()
+
+
 class Forked(Generic[T]):
     """``compute()`` running in a forked child when possible; ``result()`` waits for it."""
 
-    def __init__(self, compute: Callable[[], T]) -> None:
+    def __init__(self, compute: Callable[[], T], fork: bool = True) -> None:
+        """``fork=False`` computes in this process when ``result()`` is asked for (no spare core)."""
         self._compute = compute
         self._pid: int | None = None
         self._read: int | None = None
-        if hasattr(os, "fork") and not os.environ.get("GENESIS_REPORT_NO_FORK"):
+        if fork and hasattr(os, "fork") and not os.environ.get("GENESIS_REPORT_NO_FORK"):
             self._start()
 
     def _start(self) -> None:
         read, write = os.pipe()
+        _freeze_heap()
         pid = os.fork()
         if pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
             os.close(read)
@@ -62,6 +97,10 @@ class Forked(Generic[T]):
         os.close(write)
         self._pid, self._read = pid, read
 
+    def _reaped(self) -> None:
+        self._pid = None
+        _thaw_heap()
+
     def __del__(self) -> None:
         """A job nobody waited for (the report failed first): stop its child and reap it."""
         if self._pid is not None:
@@ -74,7 +113,7 @@ class Forked(Generic[T]):
                 pass
             if self._read is not None:
                 os.close(self._read)
-            self._pid = None
+            self._reaped()
 
     def result(self) -> T:
         """The child's result; a child that failed raises its error, as the inline work would."""
@@ -84,7 +123,7 @@ class Forked(Generic[T]):
         with os.fdopen(self._read, "rb") as incoming:
             payload = incoming.read()
         os.waitpid(self._pid, 0)
-        self._pid = None
+        self._reaped()
         if not payload:
             raise WorkerError("the worker process died")
         kind, value = pickle.loads(payload)
