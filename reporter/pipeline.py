@@ -244,9 +244,11 @@ def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions
     ``busy_threads`` is how many cores this process keeps busy meanwhile (a checkpoint report: the weight
     statistics and the sha256). A child is forked only when a core is free for it, and it forks again for
     the flow and the fp32 step only when there is a core for each: a child without a core of its own only
-    competes with this process, and its copied pages cost memory (on 2 cores, the 1.6 GB checkpoint of
-    bench/checkpoint_bench.py: 10.4 s and 178 MiB with a child, 11.9 s and 95 MiB without; with two
-    more grandchildren, 11.4 s and 235 MiB). Without a child the traces run here, when collected."""
+    competes with this process, and its copied pages cost memory. Without a child the traces run here on
+    a thread: tracing holds the GIL, while the weight statistics (torch kernels) and the sha256 release it.
+    Measured on 2 cores with the 1.6 GB checkpoint of bench/checkpoint_bench.py, process-tree Pss_Anon:
+    child and two grandchildren 11.4 s, 235 MiB; one child 10.4 s, 178 MiB; traced after the statistics
+    in this process 6.6 s, 130 MiB; on a thread here 6.0 s, 131 MiB."""
     traces = Traces(batch_size=resolve_batch_size(options, config))
     batch_size = traces.batch_size
     traces.flow_key = _flow_key(built, batch_size)
@@ -271,7 +273,7 @@ def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions
 
         spread = fan_out(busy_threads)
         traces.job = Forked(lambda: _traced(built, config, options, batch_size, target, need_flow, need_memory,
-                                            spread), fork=fork_child(busy_threads))
+                                            spread), fork=fork_child(busy_threads), thread=True)
     return traces
 
 

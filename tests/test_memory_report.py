@@ -159,11 +159,17 @@ def test_memory_worker_gives_the_same_section_as_the_inline_trace(monkeypatch):
     assert forked.result()[0].model_dump_json() == inline.result()[0].model_dump_json()
     monkeypatch.delenv("GENESIS_REPORT_NO_FORK")
 
+    threaded = MemoryJob(compute, fork=False, thread=True)  # no spare core: a thread of this process
+    assert threaded._pid is None and threaded._thread is not None
+    assert threaded.result()[0].model_dump_json() == inline.result()[0].model_dump_json()
+
     def broken():
         raise RuntimeError("boom")
 
     with pytest.raises(MemoryWorkerError, match="RuntimeError: boom"):
         MemoryJob(broken).result()
+    with pytest.raises(RuntimeError, match="boom"):  # on a thread, the error is raised as the inline work's
+        MemoryJob(broken, fork=False, thread=True).result()
 
 
 def test_traces_without_a_spare_core_run_in_one_child_and_give_the_same_sections(monkeypatch):

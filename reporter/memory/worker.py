@@ -18,8 +18,9 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -66,13 +67,25 @@ def _thaw_heap() -> None:
 class Forked(Generic[T]):
     """``compute()`` running in a forked child when possible; ``result()`` waits for it."""
 
-    def __init__(self, compute: Callable[[], T], fork: bool = True) -> None:
-        """``fork=False`` computes in this process when ``result()`` is asked for (no spare core)."""
+    def __init__(self, compute: Callable[[], T], fork: bool = True, thread: bool = False) -> None:
+        """``fork=False`` computes in this process: on a thread started now with ``thread=True``, else
+        when ``result()`` is asked for."""
         self._compute = compute
         self._pid: int | None = None
         self._read: int | None = None
+        self._thread: threading.Thread | None = None
+        self._outcome: tuple[bool, Any] | None = None
         if fork and hasattr(os, "fork") and not os.environ.get("GENESIS_REPORT_NO_FORK"):
             self._start()
+        elif thread:
+            self._thread = threading.Thread(target=self._run_here, daemon=True)
+            self._thread.start()
+
+    def _run_here(self) -> None:
+        try:
+            self._outcome = (True, self._compute())
+        except BaseException as exc:  # noqa: BLE001 - raised again by result(), as the inline work would
+            self._outcome = (False, exc)
 
     def _start(self) -> None:
         read, write = os.pipe()
@@ -117,6 +130,14 @@ class Forked(Generic[T]):
 
     def result(self) -> T:
         """The child's result; a child that failed raises its error, as the inline work would."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._outcome is not None:
+            done, value = self._outcome
+            if not done:
+                raise value
+            return value
         if self._pid is None:
             return self._compute()
         assert self._read is not None
