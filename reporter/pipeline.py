@@ -6,6 +6,7 @@ so every count here comes from the real module tree, not from a formula.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,7 +273,11 @@ def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions
         from reporter.memory.worker import Forked
 
         spread = fan_out(busy_threads)
-        traces.job = Forked(lambda: _traced(built, config, options, batch_size, target, need_flow, need_memory,
+        # The flow trace swaps the module's parameters and hooks its submodules while it runs: on a thread,
+        # the module this process reports on must not be the one traced (a meta-device copy: milliseconds).
+        traced = BuiltModel(module=copy.deepcopy(built.module), spec=built.spec, model_cfg=built.model_cfg) \
+            if need_flow else built
+        traces.job = Forked(lambda: _traced(traced, config, options, batch_size, target, need_flow, need_memory,
                                             spread), fork=fork_child(busy_threads), thread=True)
     return traces
 

@@ -207,3 +207,24 @@ def test_traces_without_a_spare_core_run_in_one_child_and_give_the_same_sections
     assert pipeline.fork_child(busy_threads=0) and not pipeline.fork_child(busy_threads=2)
     monkeypatch.setattr(worker, "usable_cores", lambda: 4)
     assert pipeline.fork_child(busy_threads=2) and pipeline.fan_out(busy_threads=2)
+
+
+def test_traces_on_a_thread_never_touch_the_reported_module(monkeypatch):
+    """The flow trace swaps a module's parameters while it runs; on a thread beside the report's own
+    analyses (a checkpoint report without a spare core) it must trace a copy, or the report reads the
+    swapped ones (seen: "Trainable Parameters: 0" in a checkpoint report)."""
+    from reporter import pipeline
+    from reporter.config.loader import load_config
+    from reporter.options import ReportOptions
+
+    config = load_config("configs/debug.yaml")
+    options = ReportOptions(target="H100-80GB", cache=False, memory=False)
+    built = pipeline.build_from_config(config, None, pipeline._config_choice(config, options).model_cfg)
+    seen: list[object] = []
+    monkeypatch.setattr(pipeline, "fork_child", lambda busy_threads: False)
+    monkeypatch.setattr(pipeline, "_traced", lambda traced, *rest: seen.append(traced.module) or {})
+    traces = pipeline.start_traces(built, config, options, busy_threads=2)
+    traces.job.result()
+    assert len(seen) == 1 and seen[0] is not built.module
+    assert sum(p.numel() for p in seen[0].parameters()) == sum(p.numel() for p in built.module.parameters())
+    assert all(p.requires_grad for p in built.module.parameters())
