@@ -1,5 +1,5 @@
 """`python -m reporter` is the same as the `genesis-report` command."""
 
-from reporter.cli import main
+from reporter.cli import command
 
-raise SystemExit(main())
+command()

@@ -8,10 +8,11 @@ file); 3 the checkpoint holds a security finding (report still written); 70 inte
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from reporter import __version__
 from reporter.errors import InputError, ReportError, no_such_file
@@ -103,6 +104,18 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def command() -> NoReturn:
+    """The `genesis-report` command: :func:`main`, then exit without a last garbage collection.
+
+    At exit, Python collects every object torch and the report created (0.26 s of a 1.4 s warm report on
+    2 cores); frozen, they are left to the process's end, which frees them all at once (0.15 s saved,
+    bench/cli_speed.py). Files and streams are closed as on any exit.
+    """
+    status = main()
+    gc.freeze()
+    sys.exit(status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
