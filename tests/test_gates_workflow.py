@@ -73,5 +73,7 @@ def test_workflow_steps_run(tmp_path):
     assert (tmp_path / "tasks" / "251012-1" / "reports" / "report.html").is_file()
     assert "### genesis-report: icecube\\_diffusion\\_default" in summary.read_text()  # Markdown-escaped
     assert index_step.returncode == 0, index_step.stderr
-    assert 'href="251012-1/reports/report.html"' in (tmp_path / "tasks" / "index.html").read_text()
+    index_html = (tmp_path / "tasks" / "index.html").read_text()
+    assert 'href="251012-1/reports/report.html"' in index_html
+    assert "1 reused" in index_html  # the index step's options match the report step's: nothing redone
     assert Path(tmp_path / "tasks" / "index.md").is_file()

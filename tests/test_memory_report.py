@@ -143,8 +143,9 @@ def test_memory_worker_gives_the_same_section_as_the_inline_trace(monkeypatch):
     and a failure in the child is the same error."""
     from reporter.memory.worker import MemoryJob, MemoryWorkerError
 
+    monkeypatch.delenv("GENESIS_REPORT_NO_FORK", raising=False)  # conftest sets it for the other tests
     cfg = _default_cfg()
-    model_cfg = resolve_model_config({**cfg["model"], "seq_len": 64})
+    model_cfg = resolve_model_config({**cfg["model"], "seq_len": 64, "depth": 1})  # one block is enough here
 
     def compute():
         section = analyse_memory(get_architecture("dit"), model_cfg, cfg["training"], 4, "H100-80GB",
@@ -192,6 +193,7 @@ def test_traces_without_a_spare_core_run_in_one_child_and_give_the_same_sections
         real_init(self, compute, fork)
 
     monkeypatch.setattr(worker.Forked, "__init__", counting_init)
+    monkeypatch.delenv("GENESIS_REPORT_NO_FORK", raising=False)  # conftest sets it for the other tests
 
     def traced(fan_out: bool) -> list[str]:
         done = pipeline._traced(built, config, options, 4, target, True, True, fan_out)
