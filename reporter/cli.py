@@ -209,7 +209,7 @@ def _report_options(args: argparse.Namespace, outputs: Outputs) -> ReportOptions
                          genesis_version=args.genesis_version, cache=not args.no_cache,
                          digest_cache=not (args.no_digest_cache or args.no_cache),
                          verify_digest=args.verify_digest,
-                         while_tracing=_chart_drawer(outputs, task=bool(args.task), cache=not args.no_cache))
+                         while_waiting=_chart_drawer(outputs, task=bool(args.task), cache=not args.no_cache))
 
 
 Outputs = list[tuple[str, str]]

@@ -34,9 +34,10 @@ class ReportOptions:
     digest_cache: bool = True  # reuse a large checkpoint's sha256 (--no-digest-cache, --no-cache)
     verify_digest: bool = False  # always hash the checkpoint, refreshing the cache (--verify-digest)
     extra: dict[str, Any] = field(default_factory=dict)
-    #: Called with the finished sections' charts while the memory section's steps run in a child process
-    #: (the CLI draws them then, so drawing overlaps tracing); not an option that shapes any number.
-    while_tracing: Callable[[list[Any]], None] | None = field(default=None, repr=False, compare=False)
+    #: Called with finished charts while the report waits for work elsewhere (the traced sections, the
+    #: checkpoint's sha256 thread): the CLI draws them then, so drawing overlaps that work. Not an option
+    #: that shapes any number.
+    while_waiting: Callable[[list[Any]], None] | None = field(default=None, repr=False, compare=False)
 
     def as_meta(self) -> dict[str, Any]:
         return {"verbose": self.verbose, "batch_size": self.batch_size, "model_class": self.model_class,

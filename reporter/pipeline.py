@@ -138,7 +138,7 @@ def checkpoint_report(checkpoint_path: str, options: ReportOptions, config_path:
     if built is not None and config is not None:
         # the memory steps trace while the weights are read and hashed (two busy threads here)
         traces = start_traces(built, config, options, busy_threads=2)
-    section = analyse_checkpoint(ckpt, progress=progress, model=model)
+    section = analyse_checkpoint(ckpt, progress=progress, model=model, while_hashing=options.while_waiting)
     inputs = [describe_input("checkpoint", checkpoint_path, sha256=section.file.sha256,
                              from_cache=section.file.sha256_from_cache)]
     if given is not None and config_path:
@@ -322,8 +322,8 @@ def _finish_traces(traces: Traces, options: ReportOptions, charts: list[Any]) ->
 
     if traces.job is None:
         return
-    if options.while_tracing is not None:
-        options.while_tracing(charts)
+    if options.while_waiting is not None:
+        options.while_waiting(charts)
     try:
         done = traces.job.result()
     except WorkerError as exc:

@@ -92,3 +92,22 @@ def test_compare_state_dict_on_meta_model():
     found = compare_state_dict(model, {"weight": (2, 4)})
     assert [(f.code, f.where) for f in found] == [("weights.missing-key", "bias"),
                                                   ("weights.shape-mismatch", "weight")]
+
+
+def test_weight_histograms_are_handed_over_before_the_sha256_is_waited_for(tmp_path):
+    """The CLI draws the histograms while the hashing thread finishes (it ran alone for ~1 s on 2 cores):
+    they are handed over before the report asks for the digest, and they are the report's own charts."""
+    from test_checkpoint_helpers import trainer_checkpoint
+
+    path, _ = trainer_checkpoint(tmp_path)
+    ckpt = read_checkpoint(path)
+    handed: list = []
+
+    def while_hashing(charts: list) -> None:
+        handed.append((ckpt._sha256, charts))
+
+    report = analyse_checkpoint(ckpt, while_hashing=while_hashing)
+    assert len(handed) == 1
+    digest_then, charts = handed[0]
+    assert digest_then is None and report.file.sha256  # not yet waited for then; known in the report
+    assert charts and charts == report.weight_health.histograms
