@@ -298,9 +298,9 @@ def fan_out(busy_threads: int) -> bool:
 
 def _traced(built: BuiltModel, config: LoadedConfig, options: ReportOptions, batch_size: int, target: Any,
             need_flow: bool, need_memory: bool, fan_out: bool) -> dict[str, Any]:
-    """The traced sections (in the child): with ``fan_out``, the flow in a child of its own while the
-    memory steps trace here (they fork once more for the fp32 step when there is a mixed-precision
-    column); without, one after the other in this child."""
+    """The traced sections, in the child or on a thread of this process. With ``fan_out``, the flow in a
+    child of its own while the memory steps trace here (they fork once more for the fp32 step when there
+    is a mixed-precision column); without, one after the other."""
     import torch._dynamo  # noqa: F401 - fake tensors need it: imported once, before the children fork
 
     from reporter.memory.worker import Forked

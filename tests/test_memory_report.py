@@ -169,7 +169,7 @@ def test_memory_worker_gives_the_same_section_as_the_inline_trace(monkeypatch):
 
     with pytest.raises(MemoryWorkerError, match="RuntimeError: boom"):
         MemoryJob(broken).result()
-    with pytest.raises(RuntimeError, match="boom"):  # on a thread, the error is raised as the inline work's
+    with pytest.raises(MemoryWorkerError, match="RuntimeError: boom"):  # on a thread, as in a child
         MemoryJob(broken, fork=False, thread=True).result()
 
 

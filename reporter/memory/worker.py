@@ -138,8 +138,8 @@ class Forked(Generic[T]):
             self._thread = None
         if self._outcome is not None:
             done, value = self._outcome
-            if not done:
-                raise value
+            if not done:  # as a child's failure is, so that callers handle both one way
+                raise WorkerError(f"{type(value).__name__}: {value}") from value
             return value
         if self._pid is None:
             return self._compute()
