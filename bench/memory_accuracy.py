@@ -27,6 +27,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from procfs import reset_peak_rss, status_bytes  # noqa: E402 - bench/ is on the path from here
 
 MB = 1e6
 SMALL_PEAK_BYTES = 40 * MB  # the accuracy target applies to peaks of at least this size
@@ -182,15 +185,6 @@ def predict(case, target_name: str) -> dict:
 
 
 # -- the measured child (CPU) ---------------------------------------------------------------------
-def _rss(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
-
-
-def _reset_hwm() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def measure_cpu_child(case) -> dict:
@@ -222,14 +216,14 @@ def measure_cpu_child(case) -> dict:
     run(warm, OptimizerSpec(name=opt).build(warm.parameters()), 1)
     del warm
     gc.collect()
-    baseline = _rss("VmRSS")
+    baseline = status_bytes("VmRSS")
     model = one_model()
     optimizer = OptimizerSpec(name=opt).build([p for p in model.parameters() if p.requires_grad])
     run(model, optimizer, 1)
     gc.collect()
-    _reset_hwm()
-    run(model, optimizer, 1, before_last=_reset_hwm)
-    return {"peak": _rss("VmHWM") - baseline}
+    reset_peak_rss()
+    run(model, optimizer, 1, before_last=reset_peak_rss)
+    return {"peak": status_bytes("VmHWM") - baseline}
 
 
 _SHAPES: dict = {}

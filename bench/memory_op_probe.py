@@ -26,18 +26,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from procfs import reset_peak_rss, status_bytes  # noqa: E402 - bench/ is on the path from here
+
 MB = 1e6
 
 
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
-
-
-def _reset_hwm() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def probe_child(case_name: str) -> list[dict]:
@@ -64,10 +57,10 @@ def probe_child(case_name: str) -> list[dict]:
             self.phase = "forward"
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            before = _status("VmRSS")
-            _reset_hwm()
+            before = status_bytes("VmRSS")
+            reset_peak_rss()
             out = func(*args, **(kwargs or {}))
-            held = _status("VmHWM") - before
+            held = status_bytes("VmHWM") - before
             seen: set[int] = set()
             new = 0
             for leaf in tree_flatten(out)[0]:
