@@ -270,15 +270,15 @@ def start_traces(built: BuiltModel, config: LoadedConfig, options: ReportOptions
         traces.memory, traces.memory_findings = _skipped("memory", traces.plan.memory)
         need_memory = False
     if need_flow or need_memory:
-        from reporter.memory.worker import Forked
+        from reporter.memory.worker import Forked, can_fork
 
-        spread = fan_out(busy_threads)
+        spread, in_child = fan_out(busy_threads), fork_child(busy_threads) and can_fork()
         # The flow trace swaps the module's parameters and hooks its submodules while it runs: on a thread,
         # the module this process reports on must not be the one traced (a meta-device copy: milliseconds).
-        traced = BuiltModel(module=copy.deepcopy(built.module), spec=built.spec, model_cfg=built.model_cfg) \
-            if need_flow else built
+        traced = built if in_child or not need_flow else BuiltModel(
+            module=copy.deepcopy(built.module), spec=built.spec, model_cfg=built.model_cfg)
         traces.job = Forked(lambda: _traced(traced, config, options, batch_size, target, need_flow, need_memory,
-                                            spread), fork=fork_child(busy_threads), thread=True)
+                                            spread), fork=in_child, thread=True)
     return traces
 
 

@@ -60,7 +60,8 @@ def analyse_memory(
 
     ``spec_or_callables`` is an ``ArchitectureSpec`` or a pair ``(build_model, make_inputs)``; ``target`` a
     ``TargetChoice``, a ``TargetProfile`` or a target name. ``parallel=False`` traces the fp32 step here,
-    after the others, instead of in a forked child (no spare core for it; each child costs ~90 MB).
+    after the others, instead of in a forked child: without a spare core the child only competes for one,
+    and its copied pages cost memory (reporter.pipeline.start_traces has the measurements).
     """
     from reporter.memory.predict import TrainingTrace
     from reporter.memory.step import OptimizerSpec

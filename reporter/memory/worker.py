@@ -45,6 +45,11 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def can_fork() -> bool:
+    """Whether work may run in a forked child here (a platform with fork, and not GENESIS_REPORT_NO_FORK)."""
+    return hasattr(os, "fork") and not os.environ.get("GENESIS_REPORT_NO_FORK")
+
+
 def _freeze_heap() -> None:
     """Keep the garbage collector off the objects the child shares with us, while it runs.
 
@@ -78,7 +83,7 @@ class Forked(Generic[T]):
         self._read: int | None = None
         self._thread: threading.Thread | None = None
         self._outcome: tuple[bool, Any] | None = None
-        if fork and hasattr(os, "fork") and not os.environ.get("GENESIS_REPORT_NO_FORK"):
+        if fork and can_fork():
             self._start()
         elif thread:
             self._thread = threading.Thread(target=self._run_here, daemon=True)
@@ -87,7 +92,7 @@ class Forked(Generic[T]):
     def _run_here(self) -> None:
         try:
             self._outcome = (True, self._compute())
-        except BaseException as exc:  # noqa: BLE001 - raised again by result(), as the inline work would
+        except BaseException as exc:  # noqa: BLE001 - result() raises it as a WorkerError, as a child's
             self._outcome = (False, exc)
 
     def _start(self) -> None:
@@ -132,7 +137,8 @@ class Forked(Generic[T]):
             self._reaped()
 
     def result(self) -> T:
-        """The child's result; a child that failed raises its error, as the inline work would."""
+        """The result. A failure in a child or on the thread is a WorkerError naming the exception; work
+        computed here on request raises its own exception."""
         if self._thread is not None:
             self._thread.join()
             self._thread = None
