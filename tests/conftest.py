@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,49 @@ os.environ["GENESIS_REPORT_NO_FORK"] = "1"
 os.environ.pop("GENESIS_REPORT_TARGET", None)
 os.environ.pop("GENESIS_REPORT_GPU_MEMORY", None)
 os.environ["XDG_CONFIG_HOME"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / "genesis-report-tests-no-settings")
+
+
+class _TracedMemoryMemo:
+    """Memory sections traced in this test process, by their analysis-cache key (reporter.pipeline._memory_key:
+    every input of the trace, the tool's code included). Six tests report on configs/default.yaml with the
+    same options through the CLI, three more share another config: each traced step costs 1-3 s, and a
+    trace is deterministic, so the second test gets a copy of the first one's section. The pipeline does
+    not know (unlike the analysis cache, whose hits a report lists), so reports read the same either way.
+    Tests of the tracing itself opt out with the ``fresh_traces`` marker."""
+
+    def __init__(self) -> None:
+        self.sections: dict[str, tuple[Any, list[Any]]] = {}
+        self.on = True
+
+    def install(self) -> None:
+        from reporter import pipeline
+
+        traced = pipeline._memory
+
+        def memory(built, config, options, batch_size, target, parallel=True):
+            key = pipeline._memory_key(built, config, options, batch_size, target) if self.on else None
+            if key is None:
+                return traced(built, config, options, batch_size, target, parallel)
+            if key not in self.sections:
+                self.sections[key] = traced(built, config, options, batch_size, target, parallel)
+            section, findings = self.sections[key]
+            return (None if section is None else section.model_copy(deep=True)), [f.model_copy() for f in findings]
+
+        pipeline._memory = memory
+
+
+TRACED_MEMORY = _TracedMemoryMemo()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    TRACED_MEMORY.install()
+
+
+@pytest.fixture(autouse=True)
+def _memory_memo_switch(request: pytest.FixtureRequest):
+    TRACED_MEMORY.on = request.node.get_closest_marker("fresh_traces") is None
+    yield
+    TRACED_MEMORY.on = True
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

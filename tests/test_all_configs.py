@@ -1,13 +1,12 @@
-"""Every shipped config gives a complete, schema-valid JSON report whose tables sum to the total."""
+"""Every shipped config gives a complete, schema-valid JSON report whose tables sum to the total, and
+Markdown and terminal text that read as written (tests/reading_checks.py)."""
 
 from __future__ import annotations
-
-import json
 
 import jsonschema
 import pytest
 from helpers import CONFIGS
-from inprocess import run_main
+from reading_checks import check_markdown, check_terminal, report_in_three_formats
 
 from reporter.report.schema import report_json_schema
 
@@ -25,10 +24,10 @@ def test_every_architecture_has_a_shipped_config():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_config_report(name, tmp_path):
-    out = tmp_path / "x.json"
-    result = run_main("--config", str(CONFIGS / name), "-o", str(out), "-q", "--batch-size", "8", "--target", "cpu")
-    assert result.returncode == 0, result.stderr
-    report = json.loads(out.read_text())
+    report, markdown, terminal = report_in_three_formats(tmp_path, "--config", str(CONFIGS / name),
+                                                         "--batch-size", "8", "--target", "cpu")
+    check_markdown(report, markdown)
+    check_terminal(terminal)
     jsonschema.validate(report, SCHEMA)
     total = report["summary"]["total_parameters"]
     assert sum(g["parameters"] for g in report["parameters"]["by_type"]) == total

@@ -13,6 +13,8 @@ from reporter.memory.target_choice import TargetSetting, choose_target, default_
 from reporter.models import get_architecture, resolve_model_config
 from reporter.report.memory import MemorySection
 
+pytestmark = pytest.mark.fresh_traces  # these tests are of the tracing itself: each traces anew
+
 REPO = Path(__file__).resolve().parent.parent
 
 

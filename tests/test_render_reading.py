@@ -4,84 +4,35 @@ that never run together, and numbers in units a person reads."""
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
-import pytest
 from gfm import Elements, gfm
 from helpers import CONFIGS
 from inprocess import run_main
+from reading_checks import check_markdown, check_terminal, report_in_three_formats
 from task_fixtures import make_task
 
 from reporter.render.environment import fmt_flops, plural
-from reporter.render.escape import TERMINAL_WIDTH, display_width, fit, md_code, md_text
+from reporter.render.escape import display_width, fit, md_code, md_text
 
-SHIPPED = sorted(p.name for p in CONFIGS.glob("*.yaml"))
-OWN_EMPHASIS = {"file", "default", "extension"}  # the config section's legend is the only italic text
-ESCAPE_ARTIFACT = re.compile(r"\\[!-/:-@\[-`{-~]|&(amp|lt|gt|#\d+);")
-
-
-def _report(tmp_path: Path, *args: str) -> tuple[dict, str, str]:
-    out = tmp_path / "r"
-    result = run_main(*args, "-o", f"{out}.json", "-o", f"{out}.md", "-o", f"{out}.txt", "-q")
-    assert result.returncode == 0, result.stderr
-    return (json.loads(Path(f"{out}.json").read_text()), Path(f"{out}.md").read_text(encoding="utf-8"),
-            Path(f"{out}.txt").read_text(encoding="utf-8"))
-
-
-def _identifiers(report: dict) -> list[str]:
-    """Names a reader copies from a report: config keys, module and op names, formulas, notes."""
-    names = [f"{section}.{f['key']}" for section, fields in report["config"]["sections"].items() for f in fields]
-    names += [g["name"] for g in report["parameters"]["by_top_level"]]
-    names += report["summary"]["notes"]
-    if report["normalization"]:
-        names.append(report["normalization"]["formula"])
-    if report["memory"]:
-        names += report["memory"]["flops"]["not_counted_ops"]
-        names += [m["module"] for m in report["memory"]["flops"]["by_module"]]
-    return [n for n in names if n]
-
-
-def _check_markdown(report: dict, markdown: str) -> None:
-    html = gfm(markdown)
-    parsed = Elements(html)
-    text = re.sub(r"\s+", " ", parsed.plain())
-    for name in _identifiers(report):
-        assert re.sub(r"\s+", " ", name) in text, name
-    emphasised = re.findall(r"<em>(.*?)</em>", html)
-    assert set(emphasised) <= OWN_EMPHASIS, emphasised
-    assert "<del>" not in html
-    assert html.count("<table>") == html.count("<tbody>"), "a table without rows"
-    assert not ESCAPE_ARTIFACT.search(text), ESCAPE_ARTIFACT.search(text)
-
-
-def _check_terminal(text: str) -> None:
-    wide = [line for line in text.splitlines() if display_width(line) > TERMINAL_WIDTH]
-    assert not wide, wide[:3]
-
-
-@pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_config_reads_as_written(name, tmp_path):
-    report, markdown, terminal = _report(tmp_path, "--config", str(CONFIGS / name), "--no-memory")
-    _check_markdown(report, markdown)
-    _check_terminal(terminal)
+# Every shipped config is read this way in tests/test_all_configs.py, on its full report (memory included).
 
 
 def test_memory_and_flops_sections_read_as_written(tmp_path):
-    report, markdown, terminal = _report(tmp_path, "--config", str(CONFIGS / "debug.yaml"), "--batch-size", "2",
-                                         "--target", "H100-80GB")  # CUDA steps use the _foreach_ optimizer ops
+    report, markdown, terminal = report_in_three_formats(  # CUDA steps use the _foreach_ optimizer ops
+        tmp_path, "--config", str(CONFIGS / "debug.yaml"), "--batch-size", "2", "--target", "H100-80GB")
     ops = report["memory"]["flops"]["not_counted_ops"]
     assert any(op.startswith("aten._foreach_") and op.endswith("_") for op in ops)  # the identifiers at stake
-    _check_markdown(report, markdown)
-    _check_terminal(terminal)
+    check_markdown(report, markdown)
+    check_terminal(terminal)
     flops = report["memory"]["flops"]
     assert f"training step (forward + backward) **{fmt_flops(flops['training_flops'])}**" in markdown
     assert f"{flops['training_flops']:,}" not in terminal  # a person reads 2.67 TFLOP, JSON keeps the count
 
 
 def test_mlp_notes_keep_their_asterisks(tmp_path):
-    report, markdown, _ = _report(tmp_path, "--config", str(CONFIGS / "mlp.yaml"), "--no-memory")
+    report, markdown, _ = report_in_three_formats(tmp_path, "--config", str(CONFIGS / "mlp.yaml"),
+                                                  "--no-memory")
     assert any("(B*L, H)" in n for n in report["summary"]["notes"])
     assert "(B*L, H)" in Elements(gfm(markdown)).plain()
 
@@ -92,7 +43,7 @@ def test_task_report_fits_and_its_checkpoint_columns_stay_apart(tmp_path):
     (task / "checkpoints" / long_name).write_bytes((task / "checkpoints" / "exp_best.pt").read_bytes())
     result = run_main(str(task), "--no-memory")
     assert result.returncode == 0, result.stderr
-    _check_terminal(result.stdout)
+    check_terminal(result.stdout)
     rows = [line for line in result.stdout.splitlines() if "checkpoints/" in line and "KiB" in line]
     assert len(rows) == 4
     for row in rows:
@@ -106,7 +57,7 @@ def test_compare_cuts_values_with_an_ellipsis_and_separates_thousands(tmp_path):
                         tmp_path / f"{name}.json").returncode == 0
     result = run_main("compare", tmp_path / "default.json", tmp_path / "small_model.json")
     assert result.returncode == 0, result.stderr
-    _check_terminal(result.stdout)
+    check_terminal(result.stdout)
     description = next(line for line in result.stdout.splitlines() if "description" in line)
     assert description.count("…") == 2
     assert "512" in next(line for line in result.stdout.splitlines() if "Batch size" in line)
