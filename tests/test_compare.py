@@ -120,6 +120,19 @@ def test_compare_bad_input_exits_2_with_one_line(tmp_path, make_args, fragment):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("bad", ["missing.yaml", "notes.txt"])
+def test_compare_refuses_a_bad_input_before_analysing_any(tmp_path, monkeypatch, bad):
+    """A missing or unknown last input is said at once, not after minutes of analysing the others."""
+    def analysed(*args, **kwargs):
+        raise AssertionError("an input was analysed before every input was checked")
+
+    monkeypatch.setattr(pipeline, "config_report", analysed)
+    (tmp_path / "notes.txt").write_text("x")
+    result = run_cli("compare", "configs/default.yaml", "configs/mlp.yaml", str(tmp_path / bad))
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and str(tmp_path / bad) in result.stderr
+
+
 def test_compare_target_flag_follows_build_support():
     from reporter.pipeline import ReportOptions
 

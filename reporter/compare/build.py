@@ -23,34 +23,48 @@ CONFIG_SUFFIXES = {".yaml", ".yml"}
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".safetensors"}
 
 
-def load_for_compare(path: str | Path, options: ReportOptions | None) -> tuple[Report, InputKind]:
-    """(report, kind) for any input genesis-report understands, judged by what the path is."""
+def input_kind(path: str | Path) -> InputKind:
+    """What an input is, judged by the path (an InputError for a missing file or an unknown suffix)."""
     p = Path(path)
     if p.is_dir():
-        from reporter.tasks.report import task_report
-
-        return task_report(p, options or ReportOptions()).report, "task"
+        return "task"
     if not p.exists():
         raise no_such_file(path)
     suffix = p.suffix.lower()
     if suffix == ".json":
-        return load_report_json(p), "report"
-    from reporter import pipeline  # imports torch: only for inputs that need analysing
-
-    if options is None:
-        options = ReportOptions()
+        return "report"
     if suffix in CONFIG_SUFFIXES:
-        return pipeline.config_report(str(p), options), "config"
+        return "config"
     if suffix in CHECKPOINT_SUFFIXES:
-        return pipeline.checkpoint_report(str(p), options), "checkpoint"
+        return "checkpoint"
     raise InputError(f"cannot tell what {suffix or 'a file without suffix'!r} is: give a .yaml config, "
                      "a checkpoint, a task folder or a .json report", path)
 
 
+def load_for_compare(path: str | Path, options: ReportOptions | None) -> tuple[Report, InputKind]:
+    """(report, kind) for any input genesis-report understands, judged by what the path is."""
+    kind = input_kind(path)
+    if kind == "task":
+        from reporter.tasks.report import task_report
+
+        return task_report(Path(path), options or ReportOptions()).report, kind
+    if kind == "report":
+        return load_report_json(Path(path)), kind
+    from reporter import pipeline  # imports torch: only for inputs that need analysing
+
+    options = options or ReportOptions()
+    if kind == "config":
+        return pipeline.config_report(str(path), options), kind
+    return pipeline.checkpoint_report(str(path), options), kind
+
+
 def compare_reports(paths: list[str], options: ReportOptions | None) -> Comparison:
-    """Load every input and compare them. Two inputs at least."""
+    """Load every input and compare them. Two inputs at least; a missing or unknown input is refused
+    before any input is analysed (an analysis can take minutes)."""
     if len(paths) < 2:
         raise InputError("compare needs at least two inputs")
+    for path in paths:
+        input_kind(path)
     options = _common_options(paths, options)
     loaded = [load_for_compare(p, options) for p in paths]
     inputs = [describe_input("report" if kind == "report" else "config" if kind == "config" else "checkpoint", p)

@@ -138,13 +138,29 @@ class StorageTracker(TorchDispatchMode):
     # -- dispatch ----------------------------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        name = func.__name__ if hasattr(func, "__name__") else str(func)
-        self.ops_seen.add(str(func.overloadpacket) if hasattr(func, "overloadpacket") else name)
-        if self.on_flash is not None and any(op in name for op in CPU_FLASH_OPS):
+        packet, flash = _op_facts(func)
+        self.ops_seen.add(packet)
+        if flash and self.on_flash is not None:
             self.on_flash()
-        for leaf in tree_flatten(out)[0]:
-            if isinstance(leaf, torch.Tensor):
-                self.track(leaf)
+        if isinstance(out, torch.Tensor):  # most ops: one tensor, no pytree walk (a trace runs ~10k ops)
+            self.track(out)
+        else:
+            for leaf in tree_flatten(out)[0]:
+                if isinstance(leaf, torch.Tensor):
+                    self.track(leaf)
         if self.hidden_bytes is not None:
             self.hold_transient(self.hidden_bytes(func, args, out))
         return out
+
+
+_OP_FACTS: dict[object, tuple[str, bool]] = {}
+
+
+def _op_facts(func) -> tuple[str, bool]:
+    """(the op's name as `ops_seen` lists it, whether it is a CPU flash-attention kernel), once per op."""
+    facts = _OP_FACTS.get(func)
+    if facts is None:
+        name = func.__name__ if hasattr(func, "__name__") else str(func)
+        packet = str(func.overloadpacket) if hasattr(func, "overloadpacket") else name
+        facts = _OP_FACTS[func] = (packet, any(op in name for op in CPU_FLASH_OPS))
+    return facts
