@@ -154,17 +154,18 @@ def test_memory_worker_gives_the_same_section_as_the_inline_trace(monkeypatch):
                                        flops=False)
         return section, list(section.findings)
 
+    monkeypatch.setenv("GENESIS_REPORT_NO_FORK", "1")
+    inline = MemoryJob(compute)  # first: the child forked next starts with fake tensors' caches warm
+    assert inline._pid is None
+    inline_json = inline.result()[0].model_dump_json()
+    monkeypatch.delenv("GENESIS_REPORT_NO_FORK")
     forked = MemoryJob(compute)
     assert forked._pid is not None  # really in a child on this platform
-    monkeypatch.setenv("GENESIS_REPORT_NO_FORK", "1")
-    inline = MemoryJob(compute)
-    assert inline._pid is None
-    assert forked.result()[0].model_dump_json() == inline.result()[0].model_dump_json()
-    monkeypatch.delenv("GENESIS_REPORT_NO_FORK")
+    assert forked.result()[0].model_dump_json() == inline_json
 
     threaded = MemoryJob(compute, fork=False, thread=True)  # no spare core: a thread of this process
     assert threaded._pid is None and threaded._thread is not None
-    assert threaded.result()[0].model_dump_json() == inline.result()[0].model_dump_json()
+    assert threaded.result()[0].model_dump_json() == inline_json
 
     def broken():
         raise RuntimeError("boom")
