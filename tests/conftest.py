@@ -72,11 +72,7 @@ class _TracedMemoryMemo:
 TRACED_MEMORY = _TracedMemoryMemo()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    TRACED_MEMORY.install()
-
-
-# Tests that take longest (measured: mypy's first run ~20 s, end-to-end subprocess runs, traced reports of
+# Tests that take longest (measured: mypy's first run ~9 s, end-to-end subprocess runs, traced reports of
 # every shipped config) start first, so the parallel workers (pytest-xdist) end together instead of one
 # waiting for the other's last long test. Order is otherwise unchanged; no test depends on it.
 _LONG_FIRST = ("tests/test_static_checks.py::test_mypy", "tests/test_all_configs.py")
@@ -91,8 +87,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=long_first)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _memory_memo_installed():
+    """In the processes that run tests only (not pytest-xdist's controller: the install imports torch)."""
+    TRACED_MEMORY.install()
+
+
 @pytest.fixture(autouse=True)
-def _memory_memo_switch(request: pytest.FixtureRequest):
+def _memory_memo_switch(request: pytest.FixtureRequest, _memory_memo_installed):
     TRACED_MEMORY.on = request.node.get_closest_marker("fresh_traces") is None
     yield
     TRACED_MEMORY.on = True
