@@ -44,18 +44,22 @@ def input_kind(path: str | Path) -> InputKind:
 def load_for_compare(path: str | Path, options: ReportOptions | None) -> tuple[Report, InputKind]:
     """(report, kind) for any input genesis-report understands, judged by what the path is."""
     kind = input_kind(path)
+    return _load(path, kind, options), kind
+
+
+def _load(path: str | Path, kind: InputKind, options: ReportOptions | None) -> Report:
     if kind == "task":
         from reporter.tasks.report import task_report
 
-        return task_report(Path(path), options or ReportOptions()).report, kind
+        return task_report(Path(path), options or ReportOptions()).report
     if kind == "report":
-        return load_report_json(Path(path)), kind
+        return load_report_json(Path(path))
     from reporter import pipeline  # imports torch: only for inputs that need analysing
 
     options = options or ReportOptions()
     if kind == "config":
-        return pipeline.config_report(str(path), options), kind
-    return pipeline.checkpoint_report(str(path), options), kind
+        return pipeline.config_report(str(path), options)
+    return pipeline.checkpoint_report(str(path), options)
 
 
 def compare_reports(paths: list[str], options: ReportOptions | None) -> Comparison:
@@ -63,14 +67,12 @@ def compare_reports(paths: list[str], options: ReportOptions | None) -> Comparis
     before any input is analysed (an analysis can take minutes)."""
     if len(paths) < 2:
         raise InputError("compare needs at least two inputs")
-    for path in paths:
-        input_kind(path)
+    kinds = [input_kind(p) for p in paths]
     options = _common_options(paths, options)
-    loaded = [load_for_compare(p, options) for p in paths]
+    reports = [_load(p, kind, options) for p, kind in zip(paths, kinds, strict=True)]
     inputs = [describe_input("report" if kind == "report" else "config" if kind == "config" else "checkpoint", p)
-              for p, (_, kind) in zip(paths, loaded, strict=True) if Path(p).is_file()]
-    return build_comparison([r for r, _ in loaded], [k for _, k in loaded], paths,
-                            comparison_meta(inputs, _options_meta(options)))
+              for p, kind in zip(paths, kinds, strict=True) if Path(p).is_file()]
+    return build_comparison(reports, kinds, paths, comparison_meta(inputs, _options_meta(options)))
 
 
 def comparison_meta(inputs: list, options: dict[str, Any]) -> ReportMeta:
