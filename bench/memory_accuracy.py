@@ -185,8 +185,6 @@ def predict(case, target_name: str) -> dict:
 
 
 # -- the measured child (CPU) ---------------------------------------------------------------------
-
-
 def measure_cpu_child(case) -> dict:
     import torch
 

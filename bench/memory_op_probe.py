@@ -31,8 +31,6 @@ from procfs import reset_peak_rss, status_bytes  # noqa: E402 - bench/ is on the
 MB = 1e6
 
 
-
-
 def probe_child(case_name: str) -> list[dict]:
     import memory_accuracy as ma
     import torch
